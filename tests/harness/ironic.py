@@ -1,0 +1,309 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""A real standalone Ironic (API and conductor in one process) for tests.
+
+Stdlib only. The service runs from a virtualenv holding ``ironic``,
+``ironic-dbsync`` and ``baremetal`` (python-ironicclient) with noauth, no
+RPC bus, sqlite and no DHCP, bound to 127.0.0.1 on a free port.
+"""
+
+import atexit
+import configparser
+import json as jsonlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+# Log lines after which the conductor is dead but the process (and its
+# silent API port) lives on: fail fast instead of waiting for a timeout.
+# A failing child is re-forked forever by its parent, hence 'exited with'.
+FATAL_LOG_MARKERS = (
+    'NoValidDefaultForInterface',
+    'Failed to register hardware types',
+    'DriverLoadError',
+    'DriverNotFoundInEntrypoint',
+    'InterfaceNotFoundInEntrypoint',
+    'Address already in use',
+    'exited with status',
+)
+
+# Interfaces enabled besides power and management: enough for fake-hardware
+# and for generic hardware types (PXE/iPXE boot, agent deploy) to load.
+INTERFACES = {
+    'bios': ['no-bios', 'fake'],
+    'boot': ['fake', 'pxe', 'ipxe'],
+    'console': ['no-console', 'fake'],
+    'deploy': ['fake', 'direct'],
+    'firmware': ['no-firmware', 'fake'],
+    'inspect': ['no-inspect', 'fake'],
+    'network': ['noop'],
+    'raid': ['no-raid', 'fake'],
+    'rescue': ['no-rescue', 'fake'],
+    'storage': ['noop', 'fake'],
+    'vendor': ['no-vendor', 'fake'],
+}
+
+
+class IronicError(Exception):
+    """The Ironic service or a ``baremetal`` command failed."""
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def _conf_value(value):
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return ','.join(str(item) for item in value)
+    return str(value)
+
+
+class IronicService(object):
+    """A standalone Ironic service in ``base_dir``; a context manager.
+
+    :param base_dir: directory for ironic.conf, the sqlite database, the
+        lock directory and ironic.log; created if missing.
+    :param enabled_hardware_types: hardware type names to enable.
+    :param enabled_power_interfaces: power interface names to enable.
+    :param enabled_management_interfaces: management interface names.
+    :param config: ``{section: {option: value}}`` merged over the generated
+        configuration; lists are joined with commas, booleans lower-cased.
+    :param sync_power_state_interval: seconds between power state syncs.
+    :param bin_dir: the venv bin directory holding ``ironic``,
+        ``ironic-dbsync`` and ``baremetal``; defaults to the one of
+        ``sys.executable``.
+    :param start_timeout: seconds to wait for the API and the conductor.
+    :param stop_timeout: seconds between SIGTERM and SIGKILL.
+    """
+
+    def __init__(self, base_dir, enabled_hardware_types=('fake-hardware',),
+                 enabled_power_interfaces=('fake',),
+                 enabled_management_interfaces=('fake',), config=None,
+                 sync_power_state_interval=5, bin_dir=None,
+                 start_timeout=60, stop_timeout=15):
+        self.base_dir = os.path.abspath(base_dir)
+        self.hardware_types = list(enabled_hardware_types)
+        self.power_interfaces = list(enabled_power_interfaces)
+        self.management_interfaces = list(enabled_management_interfaces)
+        self.config = config or {}
+        self.sync_power_state_interval = sync_power_state_interval
+        self.bin_dir = bin_dir or os.path.dirname(sys.executable)
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.config_path = self._path('ironic.conf')
+        self.log_path = self._path('ironic.log')
+        self.port = None
+        self.process = None
+
+    @property
+    def endpoint(self):
+        """The API root URL, e.g. ``http://127.0.0.1:PORT``."""
+        return 'http://127.0.0.1:%d' % self.port
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    def _bin(self, name):
+        return os.path.join(self.bin_dir, name)
+
+    def _path(self, name):
+        return os.path.join(self.base_dir, name)
+
+    def _sections(self):
+        default = {
+            'auth_strategy': 'noauth',
+            'rpc_transport': 'none',
+            'debug': True,
+            'log_options': False,
+            'minimum_memory_warning_only': True,
+            'enabled_hardware_types': self.hardware_types,
+            'enabled_power_interfaces': self.power_interfaces,
+            'enabled_management_interfaces': self.management_interfaces,
+            'default_network_interface': 'noop',
+        }
+        for kind, names in INTERFACES.items():
+            default['enabled_%s_interfaces' % kind] = names
+        return {
+            'DEFAULT': default,
+            'api': {'host_ip': '127.0.0.1', 'port': self.port},
+            'conductor': {
+                'automated_clean': False,
+                'graceful_shutdown_timeout': 5,
+                'sync_power_state_interval': self.sync_power_state_interval,
+            },
+            'database': {
+                'connection': 'sqlite:///' + self._path('ironic.sqlite')},
+            'deploy': {'http_root': self._path('httpboot')},
+            'dhcp': {'dhcp_provider': 'none'},
+            'oslo_concurrency': {'lock_path': self._path('locks')},
+            'pxe': {'tftp_root': self._path('tftpboot')},
+        }
+
+    def write_config(self):
+        """Write ironic.conf for the current port; return its path."""
+        parser = configparser.RawConfigParser()
+        parser.optionxform = str
+        sections = self._sections()
+        for section, options in self.config.items():
+            sections.setdefault(section, {}).update(options)
+        for section, options in sections.items():
+            if section != 'DEFAULT':
+                parser.add_section(section)
+            for key, value in options.items():
+                parser.set(section, key, _conf_value(value))
+        with open(self.config_path, 'w') as conf:
+            parser.write(conf)
+        return self.config_path
+
+    def start(self):
+        """Create the schema, launch Ironic and wait until it is usable."""
+        # iPXE boot writes boot.ipxe into http_root when it loads.
+        for name in ('httpboot', 'locks', 'tftpboot'):
+            os.makedirs(self._path(name), exist_ok=True)
+        self.port = _free_port()
+        self.write_config()
+        dbsync = subprocess.run(
+            [self._bin('ironic-dbsync'), '--config-file', self.config_path,
+             'create_schema'],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            timeout=self.start_timeout)
+        if dbsync.returncode:
+            raise IronicError('ironic-dbsync create_schema failed (%d):\n%s'
+                              % (dbsync.returncode, dbsync.stdout))
+        with open(self.log_path, 'ab') as log:
+            self.process = subprocess.Popen(
+                [self._bin('ironic'), '--config-file', self.config_path],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                cwd=self.base_dir, start_new_session=True)
+        atexit.register(self.stop)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            fatal = [line for line in self.log_text().splitlines()
+                     if any(mark in line for mark in FATAL_LOG_MARKERS)]
+            if fatal:
+                raise IronicError('Ironic failed to start (log: %s):\n%s'
+                                  % (self.log_path, '\n'.join(fatal)))
+            if self.process.poll() is not None:
+                raise IronicError('Ironic exited with %d; log tail:\n%s'
+                                  % (self.process.returncode,
+                                     self.log_tail()))
+            if self._drivers_registered():
+                return
+            if time.monotonic() > deadline:
+                raise IronicError('Ironic not ready after %ss; log tail:\n%s'
+                                  % (self.start_timeout, self.log_tail()))
+            time.sleep(0.2)
+
+    def _drivers_registered(self):
+        try:
+            drivers = self.request('GET', '/v1/drivers')['drivers']
+        except (OSError, ValueError):
+            return False
+        return set(self.hardware_types) <= {d['name'] for d in drivers}
+
+    def stop(self):
+        """SIGTERM Ironic, SIGKILL its process group after stop_timeout."""
+        atexit.unregister(self.stop)
+        if self.process is None:
+            return
+        pgid = self.process.pid
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        try:
+            # Forked workers of a killed (or crashed) parent.
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process = None
+
+    def log_text(self):
+        """The whole Ironic log (stdout and stderr included)."""
+        try:
+            with open(self.log_path, errors='replace') as log:
+                return log.read()
+        except FileNotFoundError:
+            return ''
+
+    def log_tail(self, lines=40):
+        """The last ``lines`` lines of the Ironic log."""
+        return '\n'.join(self.log_text().splitlines()[-lines:])
+
+    def env(self):
+        """Environment for the ``baremetal`` CLI against this service.
+
+        A copy of ``os.environ`` without other ``OS_*`` variables, with
+        ``OS_AUTH_TYPE=none`` and ``OS_ENDPOINT``.
+        """
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith('OS_')}
+        env.update(OS_AUTH_TYPE='none', OS_ENDPOINT=self.endpoint)
+        return env
+
+    def baremetal(self, *args, json=True, timeout=60):
+        """Run ``baremetal ARGS``; return its parsed JSON or its stdout.
+
+        With ``json`` (for commands that print: list, show, create) adds
+        ``-f json`` and returns the parsed output, ``None`` if empty.
+        """
+        cmd = [self._bin('baremetal')] + [str(arg) for arg in args]
+        if json:
+            cmd += ['-f', 'json']
+        result = subprocess.run(cmd, env=self.env(), capture_output=True,
+                                text=True, timeout=timeout)
+        if result.returncode:
+            raise IronicError('%s failed (%d):\n%s'
+                              % (' '.join(cmd), result.returncode,
+                                 result.stderr.strip()))
+        if not json:
+            return result.stdout
+        return jsonlib.loads(result.stdout) if result.stdout.strip() else None
+
+    def request(self, method, path, body=None, timeout=10):
+        """Call the API directly (latest microversion); return parsed JSON.
+
+        Much faster than :meth:`baremetal` for polling. HTTP errors raise
+        ``urllib.error.HTTPError``.
+        """
+        data = None if body is None else jsonlib.dumps(body).encode()
+        req = urllib.request.Request(
+            self.endpoint + path, data=data, method=method,
+            headers={'Content-Type': 'application/json',
+                     'X-OpenStack-Ironic-API-Version': 'latest'})
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            content = resp.read()
+        return jsonlib.loads(content) if content else None
