@@ -1,0 +1,303 @@
+"""What the libvirt interfaces share: driver_info, the domain, errors.
+
+:func:`parse_driver_info` reads and checks a node's ``driver_info`` without
+contacting the hypervisor. :func:`with_domain` finds the node's domain and
+runs an action on it, translating the core's errors into Ironic exceptions
+that name the node and the fix.
+"""
+
+import contextlib
+import os
+
+from ironic.common import exception
+from ironic.common.i18n import _
+from oslo_config import cfg
+from oslo_log import log
+
+from ironic_libvirt import conf  # noqa: F401 (registers [libvirt])
+from ironic_libvirt.virt import connection as virt_connection
+from ironic_libvirt.virt import domain as virt_domain
+from ironic_libvirt.virt import errors
+from ironic_libvirt.virt import locator as virt_locator
+
+CONF = cfg.CONF
+LOG = log.getLogger(__name__)
+
+OPTIONAL_PROPERTIES = {
+    'libvirt_uri': _('libvirt URI of the hypervisor: qemu:///system, '
+                     'qemu+ssh://USER@HOST/system, qemu+tcp://HOST/system '
+                     '(with SASL), qemu+tls://HOST/system. Only safe query '
+                     'parameters are accepted (no_verify, no_tty, sshauth, '
+                     'proxy, mode, known_hosts_verify). Optional; defaults '
+                     'to [libvirt] default_uri.'),
+    'libvirt_domain': _('Name or UUID of the domain. Optional; without it '
+                        "the domain is found by the MAC addresses of the "
+                        "node's ports."),
+    'ssh_key_filename': _('Absolute path, on the conductor, of the private '
+                          'key for qemu+ssh URIs. Optional.'),
+    'tls_pki_path': _('Absolute path, on the conductor, of the directory '
+                      'holding cacert.pem, clientcert.pem and clientkey.pem '
+                      'for qemu+tls URIs. Optional; libvirt defaults to '
+                      '/etc/pki.'),
+    'sasl_username': _('SASL user name for the hypervisor. Optional; '
+                       'requires sasl_password.'),
+    'sasl_password': _('SASL password for the hypervisor. Optional; '
+                       'requires sasl_username.'),
+}
+COMMON_PROPERTIES = OPTIONAL_PROPERTIES
+
+# driver_internal_info key remembering how the domain was resolved.
+RESOLVED_KEY = 'libvirt_domain_resolved'
+
+
+class LibvirtError(exception.IronicException):
+    _msg_fmt = _('Node %(node)s: %(action)s failed: %(error)s')
+
+
+class LibvirtConnectionError(LibvirtError):
+    _msg_fmt = _('Node %(node)s: %(action)s failed: cannot use the '
+                 'hypervisor at %(uri)s: %(error)s. %(fix)s')
+
+
+class LibvirtDomainNotFound(LibvirtError):
+    _msg_fmt = _('Node %(node)s: %(action)s failed: %(error)s. %(fix)s')
+
+
+class DriverInfo:
+    """A node's parsed driver_info.
+
+    :ivar params: the :class:`~ironic_libvirt.virt.connection.ConnectionParams`.
+    :ivar domain: the domain's name or UUID, or None.
+    """
+
+    __slots__ = ('params', 'domain')
+
+    def __init__(self, params, domain):
+        self.params = params
+        self.domain = domain
+
+
+def _string(node, info, key):
+    value = info.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise exception.InvalidParameterValue(
+            _('Node %(node)s: driver_info %(key)s must be a non-empty '
+              'string.') % {'node': node.uuid, 'key': key})
+    return value.strip()
+
+
+def _check_readable(node, key, path, directory):
+    exists = os.path.isdir(path) if directory else os.path.isfile(path)
+    if not exists or not os.access(path, os.R_OK):
+        raise exception.InvalidParameterValue(
+            _('Node %(node)s: driver_info %(key)s: %(path)s is not a '
+              'readable %(kind)s on the conductor.') %
+            {'node': node.uuid, 'key': key, 'path': path,
+             'kind': _('directory') if directory else _('file')})
+
+
+def parse_driver_info(node):
+    """Read and check a node's driver_info; nothing is contacted.
+
+    :param node: an Ironic node.
+    :returns: a :class:`DriverInfo`.
+    :raises: InvalidParameterValue on a malformed or refused value.
+    :raises: MissingParameterValue if one SASL credential lacks the other.
+    """
+    info = node.driver_info or {}
+    uri = _string(node, info, 'libvirt_uri') or CONF.libvirt.default_uri
+    domain = _string(node, info, 'libvirt_domain')
+    key_file = _string(node, info, 'ssh_key_filename')
+    pki_path = _string(node, info, 'tls_pki_path')
+    username = _string(node, info, 'sasl_username')
+    password = info.get('sasl_password')
+    if password is not None and not isinstance(password, str):
+        raise exception.InvalidParameterValue(
+            _('Node %s: driver_info sasl_password must be a string.')
+            % node.uuid)
+    if (username is None) != (password is None):
+        missing = 'sasl_password' if password is None else 'sasl_username'
+        raise exception.MissingParameterValue(
+            _('Node %(node)s: driver_info %(key)s is missing; '
+              'sasl_username and sasl_password go together.') %
+            {'node': node.uuid, 'key': missing})
+
+    params = virt_connection.ConnectionParams(
+        uri=uri, ssh_key_filename=key_file, tls_pki_path=pki_path,
+        sasl_username=username, sasl_password=password)
+    try:
+        virt_connection.check_uri(
+            params, allow_test_driver=CONF.libvirt.allow_test_driver,
+            allowed_path_dirs=CONF.libvirt.allowed_path_dirs)
+    except errors.UnsafeURI as exc:
+        raise exception.InvalidParameterValue(
+            _('Node %(node)s: driver_info %(key)s is refused: %(error)s.') %
+            {'node': node.uuid, 'key': _driver_info_key(exc.parameter),
+             'error': exc})
+    if key_file:
+        _check_readable(node, 'ssh_key_filename', key_file, directory=False)
+    if pki_path:
+        _check_readable(node, 'tls_pki_path', pki_path, directory=True)
+    return DriverInfo(params, domain)
+
+
+def _driver_info_key(parameter):
+    if parameter in OPTIONAL_PROPERTIES:
+        return parameter
+    if parameter and parameter != 'libvirt_uri':
+        return 'libvirt_uri (query parameter %s)' % parameter
+    return 'libvirt_uri'
+
+
+def port_macs(task):
+    """MAC addresses of the node's ports, lower case and sorted."""
+    return sorted({p.address.lower() for p in task.ports if p.address})
+
+
+def _check_identity(task, info):
+    if info.domain is None and not port_macs(task):
+        raise exception.MissingParameterValue(
+            _('Node %s: driver_info has no libvirt_domain and the node has '
+              'no ports to find its domain by MAC address. Set '
+              'libvirt_domain or create a port.') % task.node.uuid)
+
+
+def validate(task):
+    """Check driver_info and that the domain can be identified.
+
+    Nothing is contacted.
+
+    :raises: InvalidParameterValue, MissingParameterValue
+    """
+    _check_identity(task, parse_driver_info(task.node))
+
+
+_CACHE = None
+_LOCATOR = virt_locator.DomainLocator()
+# node UUID -> (how it was resolved, domain UUID, domain name)
+_RESOLVED = {}
+
+
+def connection_cache():
+    """The process-wide connection cache, configured from [libvirt]."""
+    global _CACHE
+    if _CACHE is None:
+        _CACHE = virt_connection.ConnectionCache(
+            size=CONF.libvirt.connection_cache_size,
+            settings=virt_connection.ConnectionSettings(
+                keepalive_interval=CONF.libvirt.keepalive_interval,
+                keepalive_count=CONF.libvirt.keepalive_count,
+                open_timeout=CONF.libvirt.open_timeout))
+    return _CACHE
+
+
+def _resolution_key(task, info):
+    return [info.params.uri, info.domain,
+            None if info.domain else port_macs(task)]
+
+
+def _remembered(task, key):
+    node = task.node
+    entry = _RESOLVED.get(node.uuid)
+    if entry is None:
+        stored = node.driver_internal_info.get(RESOLVED_KEY)
+        if stored:
+            entry = (stored.get('key'), stored.get('uuid'), stored.get('name'))
+    if entry is not None and entry[0] == key:
+        return entry[1], entry[2]
+    return None
+
+
+def _remember(task, key, domain):
+    _RESOLVED[task.node.uuid] = (key, domain.uuid, domain.name)
+    if not task.shared:
+        task.node.set_driver_internal_info(
+            RESOLVED_KEY, {'key': key, 'uuid': domain.uuid,
+                           'name': domain.name})
+
+
+def _forget(task, connection, uuid):
+    _RESOLVED.pop(task.node.uuid, None)
+    _LOCATOR.forget(connection, uuid)
+    if not task.shared:
+        task.node.del_driver_internal_info(RESOLVED_KEY)
+
+
+def with_domain(task, action, func):
+    """Run ``func(domain)`` on the node's domain.
+
+    The domain is resolved once and remembered for the node; if a
+    remembered domain has vanished, it is forgotten and resolved again.
+
+    :param task: a TaskManager instance.
+    :param action: what is done, for error messages (e.g. "power on").
+    :param func: a callable taking a :class:`~ironic_libvirt.virt.domain.Domain`.
+    :returns: what ``func`` returns.
+    :raises: InvalidParameterValue, MissingParameterValue on bad driver_info.
+    :raises: LibvirtConnectionError if the hypervisor cannot be used.
+    :raises: LibvirtDomainNotFound if the domain cannot be found.
+    :raises: LibvirtError if libvirt fails the action.
+    """
+    info = parse_driver_info(task.node)
+    connection = connection_cache().get(info.params)
+    key = _resolution_key(task, info)
+    with translated_errors(task, action, info):
+        remembered = _remembered(task, key)
+        if remembered is not None:
+            domain = virt_domain.Domain(connection, *remembered)
+            try:
+                return func(domain)
+            except errors.DomainNotFound:
+                LOG.info('Node %(node)s: domain %(domain)s is gone; '
+                         'looking for the domain again.',
+                         {'node': task.node.uuid, 'domain': domain.name})
+                _forget(task, connection, domain.uuid)
+        domain = _resolve(task, info, connection)
+        _remember(task, key, domain)
+        return func(domain)
+
+
+def _resolve(task, info, connection):
+    if info.domain is not None:
+        return _LOCATOR.by_ident(connection, info.domain)
+    _check_identity(task, info)
+    return _LOCATOR.by_macs(connection, port_macs(task))
+
+
+@contextlib.contextmanager
+def translated_errors(task, action, info):
+    """Turn the core's exceptions into Ironic exceptions.
+
+    :raises: the Ironic exception matching the core's.
+    """
+    node = task.node.uuid
+    try:
+        yield
+    except errors.AuthFailed as exc:
+        raise LibvirtConnectionError(
+            node=node, action=action, uri=info.params.uri, error=exc,
+            fix=_('Check driver_info sasl_username and sasl_password.'))
+    except errors.ConnectionFailed as exc:
+        raise LibvirtConnectionError(
+            node=node, action=action, uri=info.params.uri, error=exc,
+            fix=_('Check driver_info libvirt_uri, ssh_key_filename and '
+                  'tls_pki_path, and that libvirtd runs on that host.'))
+    except errors.AmbiguousDomain as exc:
+        raise exception.InvalidParameterValue(
+            _('Node %(node)s: %(action)s failed: %(error)s. Set driver_info '
+              'libvirt_domain to one of them.') %
+            {'node': node, 'action': action, 'error': exc})
+    except errors.DomainNotFound as exc:
+        fix = (_('Check driver_info libvirt_domain.') if info.domain else
+               _("Check the MAC addresses of the node's ports or set "
+                 "driver_info libvirt_domain."))
+        raise LibvirtDomainNotFound(node=node, action=action, error=exc,
+                                    fix=fix)
+    except errors.InvalidDomainXML as exc:
+        raise exception.InvalidParameterValue(
+            _('Node %(node)s: %(action)s failed: %(error)s.') %
+            {'node': node, 'action': action, 'error': exc})
+    except errors.LibvirtCoreError as exc:
+        raise LibvirtError(node=node, action=action, error=exc)

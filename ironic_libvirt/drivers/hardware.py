@@ -1,0 +1,77 @@
+"""Hardware types: ``libvirt`` and the historic driver names.
+
+Ironic removed classic drivers in Rocky and the iSCSI deploy in Xena. The
+historic names keep loading as hardware types so that node records and
+configurations that carry them go on working:
+
+* ``fake_libvirt_fake``: fake boot and deploy, libvirt power and management.
+* ``pxe_libvirt_agent``: PXE/iPXE boot, the agent's ``direct`` deploy.
+* ``pxe_libvirt_iscsi``: the same as ``pxe_libvirt_agent``; the iSCSI deploy
+  it was named after no longer exists, which is logged once when it loads.
+"""
+
+from ironic.drivers import generic
+from ironic.drivers.modules import agent
+from ironic.drivers.modules import fake
+from ironic.drivers.modules import ipxe
+from ironic.drivers.modules import noop_mgmt
+from ironic.drivers.modules import pxe
+from oslo_log import log
+
+from ironic_libvirt.drivers import management
+from ironic_libvirt.drivers import power
+
+LOG = log.getLogger(__name__)
+
+
+class LibvirtHardware(generic.GenericHardware):
+    """libvirt domains as bare metal machines."""
+
+    @property
+    def supported_management_interfaces(self):
+        """List of supported management interfaces."""
+        return [management.LibvirtManagement, noop_mgmt.NoopManagement]
+
+    @property
+    def supported_power_interfaces(self):
+        """List of supported power interfaces."""
+        return [power.LibvirtPower]
+
+
+class PXELibvirtAgentHardware(LibvirtHardware):
+    """The historic ``pxe_libvirt_agent``: PXE boot, direct deploy."""
+
+    @property
+    def supported_boot_interfaces(self):
+        """List of supported boot interfaces."""
+        return [pxe.PXEBoot, ipxe.iPXEBoot]
+
+    @property
+    def supported_deploy_interfaces(self):
+        """List of supported deploy interfaces."""
+        return [agent.AgentDeploy]
+
+
+class PXELibvirtISCSIHardware(PXELibvirtAgentHardware):
+    """The historic ``pxe_libvirt_iscsi``, deploying with ``direct``."""
+
+    def __init__(self):
+        super().__init__()
+        LOG.warning('Hardware type pxe_libvirt_iscsi: Ironic no longer has '
+                    'an iSCSI deploy (removed in Xena); nodes of this type '
+                    'deploy with the direct deploy interface. Consider '
+                    'moving them to hardware type libvirt.')
+
+
+class FakeLibvirtFakeHardware(LibvirtHardware):
+    """The historic ``fake_libvirt_fake``: fake boot and deploy."""
+
+    @property
+    def supported_boot_interfaces(self):
+        """List of supported boot interfaces."""
+        return [fake.FakeBoot]
+
+    @property
+    def supported_deploy_interfaces(self):
+        """List of supported deploy interfaces."""
+        return [fake.FakeDeploy]

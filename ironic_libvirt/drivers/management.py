@@ -1,0 +1,212 @@
+"""Management interface ``libvirt``: boot device, boot mode, NMI, sensors.
+
+Boot devices map to libvirt's names: pxe -> network, disk -> hd,
+cdrom -> cdrom, floppy -> fd. libvirt keeps the boot order in the domain's
+definition; a one-time boot device is emulated: the next start boots from
+it and the persistent order is restored right after that start. Changes
+apply at the next start, which a reboot (a cold cycle) provides.
+
+Vendor detection and indicators are deliberately unsupported (the base
+class raises ``UnsupportedDriverExtension``, which Ironic expects).
+"""
+
+from ironic.common import boot_devices
+from ironic.common import boot_modes
+from ironic.common import exception
+from ironic.common.i18n import _
+from ironic.conductor import task_manager
+from ironic.drivers import base
+
+from ironic_libvirt.drivers import common
+
+BOOT_DEVICE_TO_LIBVIRT = {
+    boot_devices.PXE: 'network',
+    boot_devices.DISK: 'hd',
+    boot_devices.CDROM: 'cdrom',
+    boot_devices.FLOPPY: 'fd',
+}
+LIBVIRT_TO_BOOT_DEVICE = {v: k for k, v in BOOT_DEVICE_TO_LIBVIRT.items()}
+ALWAYS_SUPPORTED_BOOT_DEVICES = [boot_devices.PXE, boot_devices.DISK,
+                                 boot_devices.CDROM]
+SUPPORTED_BOOT_MODES = [boot_modes.LEGACY_BIOS, boot_modes.UEFI]
+# Balloon statistics that are not sizes in KiB.
+_BALLOON_UNITS = {'last_update': 's', 'major_fault': 'count',
+                  'minor_fault': 'count', 'hugetlb_pgalloc': 'count',
+                  'hugetlb_pgfail': 'count'}
+
+
+class LibvirtManagement(base.ManagementInterface):
+    """Manage a libvirt domain's boot configuration."""
+
+    def get_properties(self):
+        """Return the properties of the interface.
+
+        :returns: dictionary of <property name>:<property description>.
+        """
+        return common.COMMON_PROPERTIES.copy()
+
+    def validate(self, task):
+        """Check driver_info without contacting the hypervisor.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :raises: InvalidParameterValue on malformed parameter(s).
+        :raises: MissingParameterValue on missing parameter(s).
+        """
+        common.validate(task)
+
+    def get_supported_boot_devices(self, task):
+        """Return the boot devices: pxe, disk, cdrom, and floppy if present.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :returns: a list of :mod:`ironic.common.boot_devices` values.
+        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        """
+        kinds = common.with_domain(task, 'listing boot devices',
+                                   lambda d: d.device_kinds())
+        supported = list(ALWAYS_SUPPORTED_BOOT_DEVICES)
+        if 'fd' in kinds:
+            supported.append(boot_devices.FLOPPY)
+        return supported
+
+    @task_manager.require_exclusive_lock
+    def set_boot_device(self, task, device, persistent=False):
+        """Set the boot device for the next start, or for every start.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :param device: a :mod:`ironic.common.boot_devices` value.
+        :param persistent: whether the device stays for later boots.
+        :raises: InvalidParameterValue on an unknown device, or one the
+            domain does not have.
+        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        """
+        libvirt_device = BOOT_DEVICE_TO_LIBVIRT.get(device)
+        if libvirt_device is None:
+            raise exception.InvalidParameterValue(
+                _('Node %(node)s: boot device %(device)s is not supported; '
+                  'supported: %(supported)s.') %
+                {'node': task.node.uuid, 'device': device,
+                 'supported': ', '.join(BOOT_DEVICE_TO_LIBVIRT)})
+        common.with_domain(
+            task, 'setting the boot device to %s' % device,
+            lambda d: d.set_boot_device(libvirt_device, persistent))
+
+    def get_boot_device(self, task):
+        """Return the first boot device of the node's domain.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :returns: a dict with ``boot_device`` (a
+            :mod:`ironic.common.boot_devices` value, or None if the domain's
+            first device has no Ironic name) and ``persistent``.
+        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        """
+        device, persistent = common.with_domain(
+            task, 'reading the boot device', lambda d: d.boot_device())
+        return {'boot_device': LIBVIRT_TO_BOOT_DEVICE.get(device),
+                'persistent': persistent}
+
+    def get_supported_boot_modes(self, task):
+        """Return the boot modes: bios and uefi.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :returns: a list of :mod:`ironic.common.boot_modes` values.
+        """
+        return list(SUPPORTED_BOOT_MODES)
+
+    @task_manager.require_exclusive_lock
+    def set_boot_mode(self, task, mode):
+        """Switch the domain's firmware; applies at the next start.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :param mode: ``bios`` or ``uefi``.
+        :raises: InvalidParameterValue on an unsupported mode.
+        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        """
+        if mode not in SUPPORTED_BOOT_MODES:
+            raise exception.InvalidParameterValue(
+                _('Node %(node)s: boot mode %(mode)s is not supported; '
+                  'supported: %(supported)s.') %
+                {'node': task.node.uuid, 'mode': mode,
+                 'supported': ', '.join(SUPPORTED_BOOT_MODES)})
+        common.with_domain(task, 'setting the boot mode to %s' % mode,
+                           lambda d: d.set_firmware(mode))
+
+    def get_boot_mode(self, task):
+        """Return the domain's boot mode.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :returns: ``bios`` or ``uefi``.
+        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        """
+        return common.with_domain(task, 'reading the boot mode',
+                                  lambda d: d.firmware())
+
+    def get_secure_boot_state(self, task):
+        """Return whether UEFI secure boot is enabled.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :returns: a boolean.
+        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        """
+        return common.with_domain(task, 'reading the secure boot state',
+                                  lambda d: d.secure_boot())
+
+    @task_manager.require_exclusive_lock
+    def set_secure_boot_state(self, task, state):
+        """Enable or disable UEFI secure boot; applies at the next start.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :param state: a boolean.
+        :raises: InvalidParameterValue unless the domain boots UEFI with
+            firmware chosen by libvirt.
+        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        """
+        common.with_domain(task, 'setting secure boot',
+                           lambda d: d.set_secure_boot(bool(state)))
+
+    @task_manager.require_exclusive_lock
+    def inject_nmi(self, task):
+        """Inject a non-maskable interrupt into the domain.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        """
+        common.with_domain(task, 'injecting an NMI', lambda d: d.nmi())
+
+    def get_mac_addresses(self, task):
+        """Return the MAC addresses of the domain's interfaces.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :returns: a list of MAC addresses.
+        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        """
+        return common.with_domain(task, 'reading MAC addresses',
+                                  lambda d: d.mac_addresses())
+
+    def get_sensors_data(self, task):
+        """Return CPU and memory figures in Ironic's sensor-data shape.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :returns: ``{'CPU': {...}, 'Memory': {...}}``, each sensor a dict
+            with ``Sensor Reading`` and ``Units``.
+        :raises: FailedToGetSensorData if the figures cannot be read.
+        """
+        try:
+            figures = common.with_domain(task, 'reading statistics',
+                                         lambda d: d.stats())
+        except exception.IronicException as exc:
+            raise exception.FailedToGetSensorData(node=task.node.uuid,
+                                                  error=exc)
+
+        def sensor(value, units):
+            return {'Sensor Reading': str(value), 'Units': units}
+
+        memory = {'max': sensor(figures['max_memory_kib'], 'KiB'),
+                  'current': sensor(figures['memory_kib'], 'KiB')}
+        for name, value in figures['memory_stats'].items():
+            memory['balloon %s' % name] = sensor(
+                value, _BALLOON_UNITS.get(name, 'KiB'))
+        return {
+            'CPU': {'vcpus': sensor(figures['vcpus'], 'count'),
+                    'cpu time': sensor(figures['cpu_time_ns'], 'ns')},
+            'Memory': memory,
+        }

@@ -1,0 +1,155 @@
+"""Power interface ``libvirt``.
+
+Power state mapping (libvirt domain state -> Ironic power state):
+
+============================  =============  ===============================
+libvirt state                 Ironic         why
+============================  =============  ===============================
+RUNNING                       power on
+BLOCKED                       power on       running, waiting on a resource
+PAUSED                        power on       the QEMU process still exists
+SHUTDOWN                      power on       still running while shutting down
+PMSUSPENDED                   power on       guest suspended to RAM (S3)
+SHUTOFF                       power off
+CRASHED                       error          kept for a dump; power on
+                                             destroys it first
+NOSTATE, any other            error
+============================  =============  ===============================
+
+Reboot is a cold cycle (force off, then start) so that pending definition
+changes (boot device, boot mode) apply. Soft power off and soft reboot ask
+the guest to shut down and wait up to the timeout Ironic gives; on timeout
+they raise ``PowerStateFailure`` and never force the power off.
+"""
+
+from ironic.common import exception
+from ironic.common.i18n import _
+from ironic.common import states
+from ironic.conductor import task_manager
+from ironic.conductor import utils as cond_utils
+from ironic.drivers import base
+from oslo_log import log
+
+from ironic_libvirt.drivers import common
+from ironic_libvirt.virt import domain as virt_domain
+
+LOG = log.getLogger(__name__)
+
+POWER_STATE_MAP = {
+    virt_domain.POWER_ON: states.POWER_ON,
+    virt_domain.POWER_OFF: states.POWER_OFF,
+    virt_domain.POWER_ERROR: states.ERROR,
+}
+
+SUPPORTED_POWER_STATES = [states.POWER_ON, states.POWER_OFF, states.REBOOT,
+                          states.SOFT_REBOOT, states.SOFT_POWER_OFF]
+
+
+def _wait_for(task, power_state, timeout):
+    # create() and destroy() return once done, so the state is usually
+    # reached already; only a guest shutdown takes time.
+    if task.driver.power.get_power_state(task) != power_state:
+        cond_utils.node_wait_for_power_state(task, power_state,
+                                             timeout=timeout)
+
+
+class LibvirtPower(base.PowerInterface):
+    """Power a libvirt domain on and off."""
+
+    def get_properties(self):
+        """Return the properties of the interface.
+
+        :returns: dictionary of <property name>:<property description>.
+        """
+        return common.COMMON_PROPERTIES.copy()
+
+    def validate(self, task):
+        """Check driver_info without contacting the hypervisor.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :raises: InvalidParameterValue on malformed parameter(s).
+        :raises: MissingParameterValue on missing parameter(s).
+        """
+        common.validate(task)
+
+    def get_power_state(self, task):
+        """Return the power state of the node's domain.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :returns: POWER_ON, POWER_OFF or ERROR.
+        :raises: InvalidParameterValue, MissingParameterValue
+        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        """
+        state = common.with_domain(task, 'reading the power state',
+                                   lambda domain: domain.power_state())
+        return POWER_STATE_MAP[state]
+
+    @task_manager.require_exclusive_lock
+    def set_power_state(self, task, power_state, timeout=None):
+        """Set the power state of the node's domain.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :param power_state: one of :data:`SUPPORTED_POWER_STATES`.
+        :param timeout: seconds to wait for the state, or None for
+            ``[conductor] power_state_change_timeout``.
+        :raises: InvalidParameterValue on an unsupported power state.
+        :raises: PowerStateFailure if the state is not reached in time.
+        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        """
+        if power_state == states.POWER_ON:
+            common.with_domain(task, 'power on', lambda d: d.power_on())
+            _wait_for(task, states.POWER_ON, timeout)
+        elif power_state == states.POWER_OFF:
+            common.with_domain(task, 'power off', lambda d: d.force_off())
+            _wait_for(task, states.POWER_OFF, timeout)
+        elif power_state == states.SOFT_POWER_OFF:
+            self._soft_power_off(task, timeout)
+        elif power_state == states.REBOOT:
+            self.reboot(task, timeout=timeout)
+        elif power_state == states.SOFT_REBOOT:
+            self._soft_power_off(task, timeout)
+            common.with_domain(task, 'power on', lambda d: d.power_on())
+            _wait_for(task, states.POWER_ON, timeout)
+        else:
+            raise exception.InvalidParameterValue(
+                _('Node %(node)s: power state %(state)s is not supported; '
+                  'supported: %(supported)s.') %
+                {'node': task.node.uuid, 'state': power_state,
+                 'supported': ', '.join(SUPPORTED_POWER_STATES)})
+
+    def _soft_power_off(self, task, timeout):
+        if self.get_power_state(task) == states.POWER_OFF:
+            return
+        common.with_domain(task, 'soft power off',
+                           lambda d: d.request_shutdown())
+        try:
+            _wait_for(task, states.POWER_OFF, timeout)
+        except exception.PowerStateFailure:
+            LOG.error('Node %(node)s: the guest did not shut down after an '
+                      'ACPI request within %(timeout)s seconds; it was left '
+                      'running. Power it off (hard) if it is hung.',
+                      {'node': task.node.uuid, 'timeout': timeout})
+            raise
+
+    @task_manager.require_exclusive_lock
+    def reboot(self, task, timeout=None):
+        """Cold-cycle the node's domain: force it off, then start it.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :param timeout: seconds to wait for power on.
+        :raises: PowerStateFailure if the domain does not come up in time.
+        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        """
+        def cycle(domain):
+            domain.force_off()
+            domain.power_on()
+        common.with_domain(task, 'reboot', cycle)
+        _wait_for(task, states.POWER_ON, timeout)
+
+    def get_supported_power_states(self, task):
+        """Return the power states the interface supports.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :returns: a list of power states.
+        """
+        return list(SUPPORTED_POWER_STATES)

@@ -1,0 +1,238 @@
+"""A libvirt domain seen through intentions: power on, force off, boot from.
+
+A :class:`Domain` holds a :class:`~ironic_libvirt.virt.connection.Connection`
+and the domain's UUID, and looks the domain up on each call, so that it
+survives a reconnect. XML edits read the inactive, secure XML, change it
+with :mod:`~ironic_libvirt.virt.domain_xml` and define it back, one edit of
+a domain at a time in this process.
+"""
+
+import logging
+import threading
+import weakref
+
+import libvirt
+
+from ironic_libvirt.virt import domain_xml
+from ironic_libvirt.virt import errors
+
+LOG = logging.getLogger(__name__)
+
+_INACTIVE_XML = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
+
+# Every libvirt domain state, with what it means for the machine's power.
+POWER_ON = 'on'
+POWER_OFF = 'off'
+POWER_ERROR = 'error'
+POWER_STATES = {
+    libvirt.VIR_DOMAIN_NOSTATE: POWER_ERROR,   # no state reported
+    libvirt.VIR_DOMAIN_RUNNING: POWER_ON,
+    libvirt.VIR_DOMAIN_BLOCKED: POWER_ON,      # running, waiting on I/O
+    libvirt.VIR_DOMAIN_PAUSED: POWER_ON,       # QEMU process exists, paused
+    libvirt.VIR_DOMAIN_SHUTDOWN: POWER_ON,     # still running, shutting down
+    libvirt.VIR_DOMAIN_SHUTOFF: POWER_OFF,
+    libvirt.VIR_DOMAIN_CRASHED: POWER_ERROR,   # guest crashed, kept for dump
+    libvirt.VIR_DOMAIN_PMSUSPENDED: POWER_ON,  # guest suspended to RAM (S3)
+}
+
+
+class _KeyedLocks:
+    """One lock per key, forgotten when nobody holds a reference."""
+
+    def __init__(self):
+        self._guard = threading.Lock()
+        self._locks = weakref.WeakValueDictionary()
+
+    def get(self, key):
+        with self._guard:
+            lock = self._locks.get(key)
+            if lock is None:
+                lock = self._locks[key] = _Lock()
+            return lock
+
+
+class _Lock:
+    # threading.Lock objects cannot be weakly referenced; this wrapper can.
+    def __init__(self):
+        self._lock = threading.Lock()
+
+    def __enter__(self):
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self._lock.release()
+
+
+_EDIT_LOCKS = _KeyedLocks()
+
+
+class Domain:
+    """One domain on one hypervisor."""
+
+    def __init__(self, connection, uuid, name=None):
+        self.connection = connection
+        self.uuid = uuid
+        self.name = name or uuid
+
+    def __repr__(self):
+        return '<Domain %s (%s) on %s>' % (self.name, self.uuid,
+                                           self.connection.params.uri)
+
+    def _call(self, func, what):
+        def run(conn):
+            return func(conn.lookupByUUIDString(self.uuid))
+        return self.connection.call(run, '%s of domain %s' % (what,
+                                                              self.name))
+
+    def _edit(self, transform, what):
+        """Apply ``transform`` to the inactive XML and define the result.
+
+        :returns: the XML as defined.
+        """
+        def run(dom):
+            old = dom.XMLDesc(_INACTIVE_XML)
+            new = transform(old)
+            if new != old:
+                dom.connect().defineXML(new)
+            return new
+
+        with _EDIT_LOCKS.get((self.connection.params.uri, self.uuid)):
+            return self._call(run, what)
+
+    def inactive_xml(self):
+        """The persistent definition (with secure parts)."""
+        return self._call(lambda dom: dom.XMLDesc(_INACTIVE_XML),
+                          'reading the definition')
+
+    def live_xml(self):
+        """The running definition, or the persistent one if shut off."""
+        return self._call(lambda dom: dom.XMLDesc(0), 'reading the XML')
+
+    def state(self):
+        """The libvirt state code (``libvirt.VIR_DOMAIN_*``)."""
+        return self._call(lambda dom: dom.state()[0], 'reading the state')
+
+    def power_state(self):
+        """One of :data:`POWER_ON`, :data:`POWER_OFF`, :data:`POWER_ERROR`."""
+        return POWER_STATES.get(self.state(), POWER_ERROR)
+
+    def power_on(self):
+        """Start the domain; then restore a boot order changed for one boot.
+
+        A crashed domain is destroyed first so that it can start.
+        """
+        def start(dom):
+            if dom.state()[0] == libvirt.VIR_DOMAIN_CRASHED:
+                dom.destroy()
+            dom.create()
+        self._call(start, 'starting')
+        self._edit(_restore_after_one_time_boot,
+                   'restoring the boot order after a one-time boot')
+
+    def force_off(self):
+        """Stop the domain at once, like pulling the power cord."""
+        def destroy(dom):
+            if dom.state()[0] != libvirt.VIR_DOMAIN_SHUTOFF:
+                dom.destroy()
+        self._call(destroy, 'powering off')
+
+    def request_shutdown(self):
+        """Ask the guest to shut down (ACPI power button or agent)."""
+        self._call(lambda dom: dom.shutdown(), 'requesting a shutdown')
+
+    def nmi(self):
+        """Inject a non-maskable interrupt."""
+        self._call(lambda dom: dom.injectNMI(0), 'injecting an NMI')
+
+    def boot_device(self):
+        """The first boot device and whether it stays for later boots.
+
+        :returns: a tuple (libvirt device name or None, persistent).
+        """
+        xml = self.inactive_xml()
+        order = domain_xml.boot_order(xml)
+        return (order[0] if order else None,
+                domain_xml.pending_restore(xml) is None)
+
+    def set_boot_device(self, device, persistent=True):
+        """Boot from ``device`` from now on, or only at the next start.
+
+        A one-time boot device is emulated: the persistent first device is
+        remembered in the domain's metadata and restored right after the
+        next start.
+
+        :raises: InvalidDomainXML if the domain has no such device.
+        """
+        def transform(xml):
+            restore = domain_xml.pending_restore(xml)
+            if persistent:
+                restore = None
+            elif restore is None:
+                order = domain_xml.boot_order(xml)
+                restore = order[0] if order else None
+            xml = domain_xml.set_first_boot_device(xml, device)
+            return domain_xml.set_pending_restore(xml, restore)
+        self._edit(transform, 'setting the boot device')
+
+    def device_kinds(self):
+        """The bootable device kinds the domain has (libvirt names)."""
+        return domain_xml.device_kinds(self.inactive_xml())
+
+    def mac_addresses(self):
+        """MAC addresses of the domain's interfaces."""
+        return domain_xml.mac_addresses(self.inactive_xml())
+
+    def firmware(self):
+        """``'uefi'`` or ``'bios'``."""
+        return domain_xml.firmware(self.inactive_xml())
+
+    def set_firmware(self, mode):
+        """Switch to ``'uefi'`` or ``'bios'``; applies at the next start."""
+        self._edit(lambda xml: domain_xml.set_firmware(xml, mode),
+                   'setting the firmware')
+
+    def secure_boot(self):
+        """Whether UEFI secure boot is enabled."""
+        return domain_xml.secure_boot(self.inactive_xml())
+
+    def set_secure_boot(self, enabled):
+        """Enable or disable secure boot; applies at the next start.
+
+        :raises: InvalidDomainXML unless the domain boots UEFI.
+        """
+        self._edit(lambda xml: domain_xml.set_secure_boot(xml, enabled),
+                   'setting secure boot')
+
+    def stats(self):
+        """CPU and memory figures.
+
+        :returns: a dict with ``vcpus``, ``cpu_time_ns``, ``max_memory_kib``,
+            ``memory_kib`` and, when running, the balloon's ``memory_stats``.
+        """
+        def read(dom):
+            state, max_mem, mem, vcpus, cpu_time = dom.info()
+            figures = {'vcpus': vcpus, 'cpu_time_ns': cpu_time,
+                       'max_memory_kib': max_mem, 'memory_kib': mem,
+                       'memory_stats': {}}
+            if POWER_STATES.get(state) == POWER_ON:
+                try:
+                    figures['memory_stats'] = dom.memoryStats()
+                except libvirt.libvirtError as exc:
+                    LOG.debug('No memory statistics for %s: %s', self,
+                              exc.get_error_message())
+            return figures
+        return self._call(read, 'reading statistics')
+
+
+def _restore_after_one_time_boot(xml):
+    restore = domain_xml.pending_restore(xml)
+    if restore is None:
+        return xml
+    xml = domain_xml.set_pending_restore(xml, None)
+    try:
+        return domain_xml.set_first_boot_device(xml, restore)
+    except errors.InvalidDomainXML:
+        LOG.warning('Cannot restore boot device %s: the domain no longer '
+                    'has one', restore)
+        return xml
