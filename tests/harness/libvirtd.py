@@ -1,0 +1,290 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""A private virtlogd + libvirtd (QEMU driver) for functional tests.
+
+libvirtd's ``--config`` only covers libvirtd.conf: the QEMU driver always
+reads /etc/libvirt/qemu.conf and keeps its state under /etc/libvirt/qemu,
+/run/libvirt and /var/lib/libvirt, and libvirtd always finds virtlogd at
+/run/libvirt/virtlogd-sock. So the daemons run in a private mount
+namespace (``unshare --mount``) where directories of the harness's own
+are bind-mounted over those paths. Nothing on the host is edited and a
+system libvirtd, if any, is never seen. The only host change is creating
+empty mount points (/run/libvirt, /var/lib/libvirt, /var/log/libvirt)
+when they do not exist yet.
+
+Inside the namespace /run/libvirt is the harness's ``run`` directory, so
+the unix socket is reachable from the host as ``<base>/run/libvirt-sock``
+and from the namespace at libvirt's default path, which is what
+``virt-ssh-helper`` (run by the sshd that shares the namespace) uses.
+"""
+
+import os
+import pathlib
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import urllib.parse
+
+from tests.harness import process
+from tests.harness import sasl
+from tests.harness import sshd
+from tests.harness import system
+from tests.harness import tls
+
+# Host path -> harness subdirectory bind-mounted over it.
+_PRIVATE_DIRS = {
+    '/etc/libvirt': 'etc',
+    '/run/libvirt': 'run',
+    '/var/lib/libvirt': 'lib',
+    '/var/log/libvirt': 'log',
+}
+
+_QEMU_CONF = '''\
+user = "root"
+group = "root"
+security_driver = "none"
+'''
+
+SASL_USERNAME = 'ironic'
+SASL_PASSWORD = 'libvirt-harness-secret'
+
+
+def _conf_value(value):
+    if isinstance(value, bool):
+        return '1' if value else '0'
+    if isinstance(value, (list, tuple)):
+        return '[%s]' % ', '.join('"%s"' % v for v in value)
+    return '"%s"' % value
+
+
+class Libvirtd:
+    """virtlogd, libvirtd and optionally sshd in a private namespace.
+
+    :param base_dir: where config, state, sockets and logs go; a temporary
+        directory (removed on stop) when None.
+    :param tcp: listen on 127.0.0.1:``tcp_port`` with SASL (DIGEST-MD5).
+    :param tls: listen on 127.0.0.1:``tls_port`` with certificates.
+    :param ssh: start an sshd in the namespace for qemu+ssh.
+    :param auth_tls: libvirtd's ``auth_tls``: "none" (the client
+        certificate is enough) or "sasl".
+    """
+
+    def __init__(self, base_dir=None, tcp=False, tls=False, ssh=False,
+                 auth_tls='none'):
+        self._own_base = base_dir is None
+        self.base_dir = pathlib.Path(
+            base_dir or tempfile.mkdtemp(prefix='ilv-harness-'))
+        self.tcp, self.tls_enabled, self.ssh = tcp, tls, ssh
+        self.auth_tls = auth_tls
+        self.run_dir = self.base_dir / 'run'
+        self.socket = self.run_dir / 'libvirt-sock'
+        self.config = self.base_dir / 'etc' / 'libvirtd.conf'
+        self.log_file = self.base_dir / 'libvirtd.log'
+        self.virtlogd_log = self.base_dir / 'virtlogd.log'
+        self.pid_file = self.base_dir / 'libvirtd.pid'
+        self.tcp_port = self.tls_port = None
+        self.sasl = self.tls = self.sshd = None
+        self.sasl_username = SASL_USERNAME
+        self.sasl_password = SASL_PASSWORD
+        self._virtlogd = self._libvirtd = None
+        self._mount_ns = None
+
+    # URIs
+
+    @property
+    def uri_unix(self):
+        """qemu:///system through the private unix socket."""
+        return 'qemu:///system?socket=%s' % self.socket
+
+    @property
+    def uri_tcp(self):
+        """qemu+tcp to the SASL-protected TCP listener."""
+        return 'qemu+tcp://127.0.0.1:%d/system' % self.tcp_port
+
+    @property
+    def uri_tls(self):
+        """qemu+tls with the generated client certificate."""
+        return 'qemu+tls://127.0.0.1:%d/system?pkipath=%s' % (
+            self.tls_port, self.tls.pki_dir)
+
+    def uri_ssh(self, keyfile=None, user='root'):
+        """qemu+ssh through the harness's sshd (its key by default)."""
+        query = urllib.parse.urlencode({
+            'keyfile': str(keyfile or self.sshd.keyfile),
+            'no_verify': 1, 'no_tty': 1}, safe='/')
+        return 'qemu+ssh://%s@127.0.0.1:%d/system?%s' % (
+            user, self.sshd.port, query)
+
+    @property
+    def namespace_command(self):
+        """Prefix running a command in the daemons' mount namespace."""
+        return ['nsenter', '--mount=/proc/%d/ns/mnt' % self._virtlogd.pid,
+                '--']
+
+    # Setup
+
+    def _write_config(self):
+        for sub in _PRIVATE_DIRS.values():
+            (self.base_dir / sub).mkdir(parents=True, exist_ok=True)
+        etc = self.base_dir / 'etc'
+        (etc / 'qemu.conf').write_text(_QEMU_CONF)
+        (etc / 'virtlogd.conf').write_text('log_outputs = "3:stderr"\n')
+        conf = {
+            'unix_sock_dir': str(self.run_dir),
+            'unix_sock_rw_perms': '0700',
+            'auth_unix_ro': 'none',
+            'auth_unix_rw': 'none',
+            'log_outputs': '3:stderr',
+            'listen_tcp': self.tcp,
+            'listen_tls': self.tls_enabled,
+        }
+        if self.tcp or self.tls_enabled:
+            conf['listen_addr'] = '127.0.0.1'
+        if self.tcp:
+            self.tcp_port = system.free_port()
+            conf.update(tcp_port=str(self.tcp_port), auth_tcp='sasl')
+        if self.tcp or self.auth_tls == 'sasl':
+            self.sasl = sasl.Sasl(self.base_dir / 'sasl2')
+            self.sasl.add_user(self.sasl_username, self.sasl_password)
+        if self.tls_enabled:
+            self.tls = tls.make_pki(self.base_dir / 'pki')
+            self.tls_port = system.free_port()
+            conf.update(tls_port=str(self.tls_port), auth_tls=self.auth_tls,
+                        key_file=str(self.tls.key_file),
+                        cert_file=str(self.tls.cert_file),
+                        ca_file=str(self.tls.ca_file),
+                        tls_allowed_dn_list=[self.tls.client_dn_pattern])
+        self.config.write_text(''.join(
+            '%s = %s\n' % (k, _conf_value(v)) for k, v in conf.items()))
+
+    def _namespace_script(self):
+        """Shell commands that set up the namespace, then exec virtlogd."""
+        lines = ['set -e']
+        for target, sub in _PRIVATE_DIRS.items():
+            lines.append('mkdir -p %s' % target)
+            lines.append('mount --bind %s %s'
+                         % (shlex.quote(str(self.base_dir / sub)), target))
+        lines.append('exec virtlogd -f %s -p %s' % (
+            shlex.quote(str(self.base_dir / 'etc' / 'virtlogd.conf')),
+            shlex.quote(str(self.base_dir / 'virtlogd.pid'))))
+        return '\n'.join(lines)
+
+    def start(self, timeout=20):
+        """Start everything and wait until each part answers."""
+        try:
+            self._write_config()
+            self._virtlogd = process.spawn(
+                ['unshare', '--mount', '--propagation', 'private', '--',
+                 'sh', '-c', self._namespace_script()], self.virtlogd_log)
+            system.wait_for(
+                lambda: (process.check_alive(self._virtlogd, 'virtlogd',
+                                             self.virtlogd_log)
+                         and system.unix_socket_open(
+                             self.run_dir / 'virtlogd-sock')),
+                timeout, 'virtlogd socket')
+            self._mount_ns = os.readlink('/proc/%d/ns/mnt'
+                                         % self._virtlogd.pid)
+            cmd = self.namespace_command + [
+                'libvirtd', '--config', self.config,
+                '--pid-file', self.pid_file]
+            if self.tcp or self.tls_enabled:
+                cmd.append('--listen')
+            self._libvirtd = process.spawn(
+                cmd, self.log_file, env=self.sasl.env if self.sasl else None)
+            system.wait_for(self._libvirtd_ready, timeout,
+                            'libvirtd on %s' % self.socket)
+            if self.ssh:
+                self.sshd = sshd.Sshd(self.base_dir / 'ssh',
+                                      self.namespace_command).start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _libvirtd_ready(self):
+        process.check_alive(self._libvirtd, 'libvirtd', self.log_file)
+        return (system.unix_socket_open(self.socket)
+                and (not self.tcp or system.port_open(self.tcp_port))
+                and (not self.tls_enabled
+                     or system.port_open(self.tls_port)))
+
+    # Teardown
+
+    def virsh(self, *args, timeout=30):
+        """Run virsh against this libvirtd; return its stdout."""
+        result = subprocess.run(
+            ['virsh', '-q', '-c', self.uri_unix, *args],
+            capture_output=True, text=True, timeout=timeout)
+        if result.returncode:
+            raise system.HarnessError('virsh %s failed: %s'
+                                      % (' '.join(args), result.stderr))
+        return result.stdout
+
+    def cleanup_domains(self):
+        """Destroy and undefine every domain.
+
+        A destroy takes 1-2 s here (QEMU is slow to exit), so all running
+        domains are destroyed at once.
+        """
+        destroys = [
+            subprocess.Popen(['virsh', '-q', '-c', self.uri_unix, 'destroy',
+                              name], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+            for name in self.virsh('list', '--name').split()]
+        for proc in destroys:
+            proc.wait(30)
+        for name in self.virsh('list', '--all', '--name').split():
+            self.virsh('undefine', '--nvram', name)
+
+    def _namespace_pids(self):
+        """PIDs of processes still in the daemons' mount namespace."""
+        pids = []
+        for entry in pathlib.Path('/proc').iterdir():
+            if entry.name.isdigit() and int(entry.name) != os.getpid():
+                try:
+                    if os.readlink(entry / 'ns' / 'mnt') == self._mount_ns:
+                        pids.append(int(entry.name))
+                except OSError:
+                    pass
+        return pids
+
+    def stop(self):
+        """Clean up domains, stop every daemon by PID, remove base_dir."""
+        try:
+            if self._libvirtd is not None and self._libvirtd.poll() is None:
+                self.cleanup_domains()
+        finally:
+            if self.sshd is not None:
+                self.sshd.stop()
+            for proc in (self._libvirtd, self._virtlogd):
+                if proc is not None:
+                    process.terminate(proc)
+            # Anything left in the namespace (a QEMU libvirtd lost track
+            # of) is the harness's own: kill it by PID.
+            for pid in self._namespace_pids() if self._mount_ns else ():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self._libvirtd = self._virtlogd = self.sshd = None
+            self._mount_ns = None
+            if self._own_base:
+                shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
