@@ -18,9 +18,11 @@ reads /etc/libvirt/qemu.conf and keeps its state under /etc/libvirt/qemu,
 /run/libvirt/virtlogd-sock. So the daemons run in a private mount
 namespace (``unshare --mount``) where directories of the harness's own
 are bind-mounted over those paths. Nothing on the host is edited and a
-system libvirtd, if any, is never seen. The only host change is creating
-empty mount points (/run/libvirt, /var/lib/libvirt, /var/log/libvirt)
-when they do not exist yet.
+system libvirtd, if any, is never seen. Host changes: empty mount points
+(/run/libvirt, /var/lib/libvirt, /var/log/libvirt) are created when
+missing, and /var/cache/libvirt stays shared: libvirt validates its QEMU
+capabilities cache itself, and a private one costs a 4-5 s probe of QEMU
+per run.
 
 Inside the namespace /run/libvirt is the harness's ``run`` directory, so
 the unix socket is reachable from the host as ``<base>/run/libvirt-sock``
@@ -79,6 +81,11 @@ class Libvirtd:
     :param ssh: start an sshd in the namespace for qemu+ssh.
     :param auth_tls: libvirtd's ``auth_tls``: "none" (the client
         certificate is enough) or "sasl".
+
+    After start(): ``uri_unix``, ``uri_tcp``, ``uri_tls``, ``uri_ssh()``;
+    ``socket``, ``tcp_port``, ``tls_port``; ``sasl_username`` and
+    ``sasl_password``; ``sasl`` (sasl.Sasl), ``tls`` (tls.TLSFiles) and
+    ``sshd`` (sshd.Sshd), None when not enabled; ``log_file``.
     """
 
     def __init__(self, base_dir=None, tcp=False, tls=False, ssh=False,
@@ -86,7 +93,7 @@ class Libvirtd:
         self._own_base = base_dir is None
         self.base_dir = pathlib.Path(
             base_dir or tempfile.mkdtemp(prefix='ilv-harness-'))
-        self.tcp, self.tls_enabled, self.ssh = tcp, tls, ssh
+        self._tcp, self._tls, self._ssh = tcp, tls, ssh
         self.auth_tls = auth_tls
         self.run_dir = self.base_dir / 'run'
         self.socket = self.run_dir / 'libvirt-sock'
@@ -147,18 +154,18 @@ class Libvirtd:
             'auth_unix_ro': 'none',
             'auth_unix_rw': 'none',
             'log_outputs': '3:stderr',
-            'listen_tcp': self.tcp,
-            'listen_tls': self.tls_enabled,
+            'listen_tcp': self._tcp,
+            'listen_tls': self._tls,
         }
-        if self.tcp or self.tls_enabled:
+        if self._tcp or self._tls:
             conf['listen_addr'] = '127.0.0.1'
-        if self.tcp:
+        if self._tcp:
             self.tcp_port = system.free_port()
             conf.update(tcp_port=str(self.tcp_port), auth_tcp='sasl')
-        if self.tcp or self.auth_tls == 'sasl':
+        if self._tcp or self.auth_tls == 'sasl':
             self.sasl = sasl.Sasl(self.base_dir / 'sasl2')
             self.sasl.add_user(self.sasl_username, self.sasl_password)
-        if self.tls_enabled:
+        if self._tls:
             self.tls = tls.make_pki(self.base_dir / 'pki')
             self.tls_port = system.free_port()
             conf.update(tls_port=str(self.tls_port), auth_tls=self.auth_tls,
@@ -199,13 +206,13 @@ class Libvirtd:
             cmd = self.namespace_command + [
                 'libvirtd', '--config', self.config,
                 '--pid-file', self.pid_file]
-            if self.tcp or self.tls_enabled:
+            if self._tcp or self._tls:
                 cmd.append('--listen')
             self._libvirtd = process.spawn(
                 cmd, self.log_file, env=self.sasl.env if self.sasl else None)
             system.wait_for(self._libvirtd_ready, timeout,
                             'libvirtd on %s' % self.socket)
-            if self.ssh:
+            if self._ssh:
                 self.sshd = sshd.Sshd(self.base_dir / 'ssh',
                                       self.namespace_command).start(timeout)
         except BaseException:
@@ -216,8 +223,8 @@ class Libvirtd:
     def _libvirtd_ready(self):
         process.check_alive(self._libvirtd, 'libvirtd', self.log_file)
         return (system.unix_socket_open(self.socket)
-                and (not self.tcp or system.port_open(self.tcp_port))
-                and (not self.tls_enabled
+                and (not self._tcp or system.port_open(self.tcp_port))
+                and (not self._tls
                      or system.port_open(self.tls_port)))
 
     # Teardown

@@ -29,7 +29,11 @@ def _die_with_parent():
 
 
 def spawn(cmd, log_file, env=None):
-    """Start a foreground daemon, its output appended to log_file."""
+    """Start a foreground daemon, its output appended to log_file.
+
+    The daemon gets SIGTERM if the thread that started it ends, so start
+    daemons from the main thread (as pytest fixtures are).
+    """
     with open(log_file, 'ab') as log:
         return subprocess.Popen(
             [str(c) for c in cmd], stdin=subprocess.DEVNULL, stdout=log,

@@ -97,14 +97,14 @@ def _apt_get(*args):
                           capture_output=True, text=True)
 
 
-def ensure_packages(profiles=('test',)):
+def ensure_packages(profiles=('test',), path=BINDEP):
     """Install the bindep.txt packages that are missing; return them.
 
     Quick and without side effects when everything is installed. Package
     scripts are kept from starting services (a temporary policy-rc.d when
     the machine has none): the harness starts its own private daemons.
     """
-    missing = missing_packages(bindep_packages(profiles))
+    missing = missing_packages(bindep_packages(profiles, path))
     if not missing:
         return []
     install = ('install', '--no-install-recommends', *missing)
