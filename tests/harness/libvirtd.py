@@ -201,8 +201,11 @@ class Libvirtd:
                          and system.unix_socket_open(
                              self.run_dir / 'virtlogd-sock')),
                 timeout, 'virtlogd socket')
-            self._mount_ns = os.readlink('/proc/%d/ns/mnt'
-                                         % self._virtlogd.pid)
+            mount_ns = os.readlink('/proc/%d/ns/mnt' % self._virtlogd.pid)
+            if mount_ns == os.readlink('/proc/self/ns/mnt'):
+                raise system.HarnessError('virtlogd is not in a private '
+                                          'mount namespace')
+            self._mount_ns = mount_ns
             cmd = self.namespace_command + [
                 'libvirtd', '--config', self.config,
                 '--pid-file', self.pid_file]

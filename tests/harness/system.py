@@ -24,7 +24,7 @@ BINDEP = REPO_ROOT / 'bindep.txt'
 
 # Binaries the harness runs; each comes from a package in bindep.txt.
 REQUIRED_BINARIES = (
-    'libvirtd', 'virtlogd', 'virt-ssh-helper', 'qemu-system-x86_64',
+    'libvirtd', 'virtlogd', 'virsh', 'virt-ssh-helper', 'qemu-system-x86_64',
     'sshd', 'ssh-keygen', 'ssh', 'saslpasswd2', 'certtool',
     'unshare', 'nsenter', 'mount',
 )
