@@ -22,12 +22,13 @@ import configparser
 import json as jsonlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
+
+from tests.harness import process
+from tests.harness import system
 
 # Log lines after which the conductor is dead but the process (and its
 # silent API port) lives on: fail fast instead of waiting for a timeout.
@@ -59,14 +60,8 @@ INTERFACES = {
 }
 
 
-class IronicError(Exception):
+class IronicError(system.HarnessError):
     """The Ironic service or a ``baremetal`` command failed."""
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def _conf_value(value):
@@ -183,7 +178,7 @@ class IronicService(object):
         # iPXE boot writes boot.ipxe into http_root when it loads.
         for name in ('httpboot', 'locks', 'tftpboot'):
             os.makedirs(self._path(name), exist_ok=True)
-        self.port = _free_port()
+        self.port = system.free_port()
         self.write_config()
         dbsync = subprocess.run(
             [self._bin('ironic-dbsync'), '--config-file', self.config_path,
@@ -193,16 +188,17 @@ class IronicService(object):
         if dbsync.returncode:
             raise IronicError('ironic-dbsync create_schema failed (%d):\n%s'
                               % (dbsync.returncode, dbsync.stdout))
-        with open(self.log_path, 'ab') as log:
-            self.process = subprocess.Popen(
-                [self._bin('ironic'), '--config-file', self.config_path],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                cwd=self.base_dir, start_new_session=True)
+        # Fresh log: _wait_ready() looks for failures in all of it.
+        open(self.log_path, 'wb').close()
+        self.process = process.spawn(
+            [self._bin('ironic'), '--config-file', self.config_path],
+            self.log_path)
         atexit.register(self.stop)
         try:
             self._wait_ready()
         except BaseException:
-            self.stop()
+            # A failed conductor ignores SIGTERM: no point in waiting.
+            self._kill()
             raise
 
     def _wait_ready(self):
@@ -233,22 +229,24 @@ class IronicService(object):
 
     def stop(self):
         """SIGTERM Ironic, SIGKILL its process group after stop_timeout."""
-        atexit.unregister(self.stop)
-        if self.process is None:
-            return
-        pgid = self.process.pid
-        if self.process.poll() is None:
+        if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(self.stop_timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                pass
+        self._kill()
+
+    def _kill(self):
+        """SIGKILL the whole process group: forked workers included."""
+        atexit.unregister(self.stop)
+        if self.process is None:
+            return
         try:
-            # Forked workers of a killed (or crashed) parent.
-            os.killpg(pgid, signal.SIGKILL)
+            os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        self.process.wait()
         self.process = None
 
     def log_text(self):
