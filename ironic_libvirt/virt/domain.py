@@ -14,7 +14,6 @@ import weakref
 import libvirt
 
 from ironic_libvirt.virt import domain_xml
-from ironic_libvirt.virt import errors
 
 LOG = logging.getLogger(__name__)
 
@@ -158,9 +157,9 @@ class Domain:
     def set_boot_device(self, device, persistent=True):
         """Boot from ``device`` from now on, or only at the next start.
 
-        A one-time boot device is emulated: the persistent first device is
-        remembered in the domain's metadata and restored right after the
-        next start.
+        A one-time boot device is emulated: the persistent boot order is
+        kept in the domain's metadata and restored right after the next
+        start.
 
         :raises: InvalidDomainXML if the domain has no such device.
         """
@@ -169,8 +168,7 @@ class Domain:
             if persistent:
                 restore = None
             elif restore is None:
-                order = domain_xml.boot_order(xml)
-                restore = order[0] if order else None
+                restore = domain_xml.boot_snapshot(xml)
             xml = domain_xml.set_first_boot_device(xml, device)
             return domain_xml.set_pending_restore(xml, restore)
         self._edit(transform, 'setting the boot device')
@@ -226,13 +224,8 @@ class Domain:
 
 
 def _restore_after_one_time_boot(xml):
-    restore = domain_xml.pending_restore(xml)
-    if restore is None:
+    snapshot = domain_xml.pending_restore(xml)
+    if snapshot is None:
         return xml
     xml = domain_xml.set_pending_restore(xml, None)
-    try:
-        return domain_xml.set_first_boot_device(xml, restore)
-    except errors.InvalidDomainXML:
-        LOG.warning('Cannot restore boot device %s: the domain no longer '
-                    'has one', restore)
-        return xml
+    return domain_xml.restore_boot(xml, snapshot)

@@ -151,14 +151,66 @@ def _boot_insert_position(os_el, boots):
     return position
 
 
+def _device_token(device):
+    if device.tag == 'interface':
+        mac = device.find('mac')
+        return None if mac is None else 'mac=%s' % mac.get('address', '')
+    target = device.find('target')
+    return None if target is None else 'disk=%s' % target.get('dev', '')
+
+
+def boot_snapshot(xml):
+    """The persistent boot order as a string :func:`restore_boot` takes.
+
+    ``os:network hd`` for ``<os><boot>`` order, ``device:disk=vda
+    mac=52:54:00:00:00:01`` for per-device order (disks by target, NICs by
+    MAC, so that the snapshot survives unrelated edits).
+    """
+    root = _parse(xml)
+    ordered = _ordered_devices(root)
+    if ordered:
+        return 'device:' + ' '.join(
+            t for t in map(_device_token, ordered) if t)
+    return 'os:' + ' '.join(b.get('dev') for b in _os(root).iterfind('boot'))
+
+
+def restore_boot(xml, snapshot):
+    """Put back a boot order taken by :func:`boot_snapshot`."""
+    root = _parse(xml)
+    style, _, tokens = snapshot.partition(':')
+    tokens = tokens.split()
+    for device in root.iterfind('devices/*'):
+        for boot in device.findall('boot'):
+            device.remove(boot)
+    os_el = _os(root)
+    boots = os_el.findall('boot')
+    position = _boot_insert_position(os_el, boots)
+    for boot in boots:
+        os_el.remove(boot)
+    if style == 'os':
+        for offset, dev in enumerate(tokens):
+            el = ET.Element('boot', dev=dev)
+            el.tail = boots[0].tail if boots else None
+            os_el.insert(position + offset, el)
+        return _dump(root)
+    by_token = {_device_token(d): d for d in _bootable_devices(root)}
+    order = 1
+    for token in tokens:
+        device = by_token.get(token)
+        if device is not None:
+            ET.SubElement(device, 'boot', order=str(order))
+            order += 1
+    return _dump(root)
+
+
 def pending_restore(xml):
-    """The boot device to restore after a one-time boot, or None."""
+    """The boot order to restore after a one-time boot, or None."""
     el = _parse(xml).find('metadata/%s' % _PENDING)
-    return None if el is None else el.get('dev')
+    return None if el is None else el.get('order')
 
 
-def set_pending_restore(xml, device):
-    """Record (or, with ``device=None``, clear) a boot device to restore.
+def set_pending_restore(xml, snapshot):
+    """Record (or, with ``snapshot=None``, clear) a boot order to restore.
 
     The record lives in the domain's ``<metadata>``, so it survives a
     conductor restart.
@@ -168,12 +220,12 @@ def set_pending_restore(xml, device):
     if metadata is not None:
         for old in metadata.findall(_PENDING):
             metadata.remove(old)
-        if device is None and not len(metadata):
+        if snapshot is None and not len(metadata):
             root.remove(metadata)
-    if device is not None:
+    if snapshot is not None:
         if metadata is None:
             metadata = ET.SubElement(root, 'metadata')
-        ET.SubElement(metadata, _PENDING, dev=device)
+        ET.SubElement(metadata, _PENDING, order=snapshot)
     return _dump(root)
 
 

@@ -1,0 +1,91 @@
+"""Unit test base: libvirt's embedded test driver and Ironic's DB fixtures.
+
+Every test opens ``tests/unit/nodes/nodes.xml`` through libvirt's ``test``
+driver. Each open of such a URI gets a fresh copy of the file, so the
+tests observe domains through the driver's own cached connection, and the
+cache is emptied after every test.
+"""
+
+import os
+
+from ironic.conductor import task_manager
+from ironic.tests.unit.db import base as db_base
+from ironic.tests.unit.objects import utils as obj_utils
+from oslo_utils import uuidutils
+
+from ironic_libvirt.drivers import common
+from ironic_libvirt.virt import connection
+
+NODES_XML = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                         'nodes', 'nodes.xml')
+TEST_URI = 'test://' + NODES_XML
+INACTIVE = 3  # VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE
+
+HARDWARE_TYPES = ['libvirt', 'pxe_libvirt_agent', 'pxe_libvirt_iscsi',
+                  'fake_libvirt_fake', 'fake-hardware']
+
+
+def uuid_of(index):
+    """UUID of a domain of nodes.xml by its number."""
+    return '6b4e8d5e-0000-4000-8000-%012d' % index
+
+
+class TestCase(db_base.DbTestCase):
+    """Ironic DB test case with this driver enabled on the test driver."""
+
+    def setUp(self):
+        super().setUp()
+        self.config(enabled_hardware_types=HARDWARE_TYPES,
+                    enabled_power_interfaces=['libvirt', 'fake'],
+                    enabled_management_interfaces=['libvirt', 'fake',
+                                                   'noop'],
+                    enabled_boot_interfaces=['fake', 'pxe'],
+                    enabled_deploy_interfaces=['fake', 'direct'])
+        self.config(allow_test_driver=True, group='libvirt')
+        self.addCleanup(self._reset_driver_state)
+
+    def _clear_attrs(self):
+        # pytest binds the test method on the instance while it runs and
+        # deletes it afterwards; Ironic's clean-up must leave it alone.
+        method = self.__dict__.get(self._testMethodName)
+        super()._clear_attrs()
+        if method is not None:
+            self.__dict__[self._testMethodName] = method
+
+    @staticmethod
+    def _reset_driver_state():
+        common.connection_cache().close_all()
+        common._RESOLVED.clear()
+
+    def create_node(self, domain=None, macs=(), driver='libvirt', **info):
+        """An Ironic node on the test hypervisor, with a port per MAC."""
+        driver_info = {'libvirt_uri': TEST_URI}
+        if domain is not None:
+            driver_info['libvirt_domain'] = domain
+        driver_info.update(info)
+        node = obj_utils.create_test_node(
+            self.context, uuid=uuidutils.generate_uuid(), driver=driver,
+            driver_info=driver_info)
+        for mac in macs:
+            obj_utils.create_test_port(self.context, node_id=node.id,
+                                       uuid=uuidutils.generate_uuid(),
+                                       address=mac)
+        return node
+
+    def task(self, node, shared=False):
+        return task_manager.acquire(self.context, node.uuid, shared=shared)
+
+    def hypervisor(self, uri=TEST_URI):
+        """The driver's own connection to the test hypervisor."""
+        return common.connection_cache().get(
+            connection.ConnectionParams(uri=uri))
+
+    def virsh(self, func):
+        """Run ``func(virConnect)`` on the driver's connection."""
+        return self.hypervisor().call(func, 'test inspection')
+
+    def xml(self, name, flags=INACTIVE):
+        return self.virsh(lambda c: c.lookupByName(name).XMLDesc(flags))
+
+    def state(self, name):
+        return self.virsh(lambda c: c.lookupByName(name).state()[0])

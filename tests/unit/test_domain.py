@@ -1,0 +1,120 @@
+"""The core's Domain and locator on libvirt's test driver (no Ironic)."""
+
+import threading
+import xml.etree.ElementTree as ET
+
+from ironic_libvirt.virt import connection
+from ironic_libvirt.virt import errors
+from ironic_libvirt.virt import locator
+from tests.unit import base
+
+
+class DomainTestCase(base.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.connection = self.hypervisor()
+        self.locator = locator.DomainLocator()
+
+    def test_concurrent_edits_lose_no_update(self):
+        domain = self.locator.by_ident(self.connection, 'node-0')
+        devices_before = ET.tostring(
+            ET.fromstring(self.xml('node-0')).find('devices'))
+        barrier = threading.Barrier(24)
+        failures = []
+
+        def edit(i):
+            barrier.wait()
+            try:
+                if i % 2:
+                    domain.set_firmware('uefi')
+                else:
+                    domain.set_boot_device('hd')
+            except Exception as exc:  # collected for the assertion below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=edit, args=(i,))
+                   for i in range(24)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual([], failures)
+        root = ET.fromstring(self.xml('node-0'))
+        self.assertEqual('efi', root.find('os').get('firmware'))
+        self.assertEqual(['hd', 'network'],
+                         [b.get('dev') for b in root.iter('boot')])
+        self.assertEqual(devices_before, ET.tostring(root.find('devices')))
+
+    def test_by_uuid_and_by_name(self):
+        by_uuid = self.locator.by_ident(self.connection, base.uuid_of(1))
+        by_name = self.locator.by_ident(self.connection, 'node-1')
+        self.assertEqual(('node-1', base.uuid_of(1)),
+                         (by_uuid.name, by_uuid.uuid))
+        self.assertEqual(by_uuid.uuid, by_name.uuid)
+
+    def test_unknown_name(self):
+        exc = self.assertRaises(errors.DomainNotFound, self.locator.by_ident,
+                                self.connection, 'nope')
+        self.assertIn('nope', str(exc))
+
+    def test_by_macs_any_case(self):
+        domain = self.locator.by_macs(self.connection, ['52:54:00:00:01:01'])
+        self.assertEqual('node-1', domain.name)
+        domain = self.locator.by_macs(self.connection, ['52:54:00:00:00:0A',
+                                                        '52:54:00:00:00:02'])
+        self.assertEqual('node-uefi', domain.name)
+
+    def test_by_macs_ambiguous_names_candidates(self):
+        exc = self.assertRaises(errors.AmbiguousDomain, self.locator.by_macs,
+                                self.connection, ['52:54:00:00:00:aa'])
+        self.assertEqual(['twin-a', 'twin-b'], exc.candidates)
+
+    def test_by_macs_no_match_names_macs(self):
+        exc = self.assertRaises(errors.DomainNotFound, self.locator.by_macs,
+                                self.connection, ['52:54:00:ff:ff:ff'])
+        self.assertIn('52:54:00:ff:ff:ff', str(exc))
+
+    def test_index_serves_lookups_and_a_miss_rescans(self):
+        self.locator.by_macs(self.connection, ['52:54:00:00:00:00'])
+        index = self.locator._index(self.connection)
+        self.assertEqual(1, index.generation)
+        self.locator.by_macs(self.connection, ['52:54:00:00:00:01'])
+        self.assertEqual(1, index.generation)
+        xml = self.xml('node-0').replace('node-0', 'node-new').replace(
+            base.uuid_of(0), base.uuid_of(999)).replace(
+            '52:54:00:00:00:00', '52:54:00:00:09:99')
+        self.virsh(lambda c: c.defineXML(xml))
+        self.assertEqual('node-new', self.locator.by_macs(
+            self.connection, ['52:54:00:00:09:99']).name)
+        self.assertEqual(2, index.generation)
+
+
+class ConnectionCacheTestCase(base.TestCase):
+
+    def test_lru_bound(self):
+        cache = connection.ConnectionCache(size=2)
+        self.addCleanup(cache.close_all)
+        params = [connection.ConnectionParams(uri=base.TEST_URI + suffix)
+                  for suffix in ('', '?a', '?b')]
+        # The query strings make three keys for one hypervisor file.
+        first = cache.get(params[0])
+        cache.get(params[1])
+        self.assertIs(first, cache.get(params[0]))
+        cache.get(params[2])
+        self.assertEqual(2, len(cache))
+        self.assertIsNot(cache.get(params[1]), None)
+        self.assertEqual(2, len(cache))
+
+    def test_password_never_printed(self):
+        params = connection.ConnectionParams(
+            uri='qemu+tcp://hv/system', sasl_username='u',
+            sasl_password='s3cret')
+        self.assertNotIn('s3cret', repr(params))
+        self.assertNotIn('s3cret', repr(connection.Connection(
+            params, connection.ConnectionSettings())))
+
+    def test_reopens_after_close(self):
+        conn = self.hypervisor()
+        conn.close()
+        self.assertEqual(5, self.state('node-0'))

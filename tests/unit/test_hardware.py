@@ -1,0 +1,56 @@
+"""Every entry point loads the way Ironic loads it."""
+
+from ironic.common import driver_factory
+from ironic.common import states
+from ironic.drivers.modules import agent
+from ironic.drivers.modules import fake
+from ironic.drivers.modules import pxe
+import stevedore
+
+from ironic_libvirt.drivers import management
+from ironic_libvirt.drivers import power
+from tests.unit import base
+
+HISTORIC = ['pxe_libvirt_agent', 'pxe_libvirt_iscsi', 'fake_libvirt_fake']
+
+
+class EntryPointsTestCase(base.TestCase):
+
+    def test_stevedore_loads_every_entry_point(self):
+        for group, names in [
+                ('ironic.hardware.types', ['libvirt'] + HISTORIC),
+                ('ironic.hardware.interfaces.power', ['libvirt']),
+                ('ironic.hardware.interfaces.management', ['libvirt'])]:
+            manager = stevedore.NamedExtensionManager(
+                group, names, invoke_on_load=True, on_load_failure_callback=
+                lambda _mgr, ep, exc: self.fail('%s: %s' % (ep, exc)))
+            self.assertEqual(sorted(names), sorted(manager.names()))
+
+    def test_oslo_config_entry_point(self):
+        manager = stevedore.NamedExtensionManager(
+            'oslo.config.opts', ['ironic_libvirt'])
+        groups = dict(manager['ironic_libvirt'].plugin())
+        self.assertIn('default_uri', [o.name for o in groups['libvirt']])
+
+    def test_hardware_types_build_tasks_with_libvirt_interfaces(self):
+        expected = {
+            'libvirt': (pxe.PXEBoot, agent.AgentDeploy),
+            'pxe_libvirt_agent': (pxe.PXEBoot, agent.AgentDeploy),
+            'pxe_libvirt_iscsi': (pxe.PXEBoot, agent.AgentDeploy),
+            'fake_libvirt_fake': (fake.FakeBoot, fake.FakeDeploy),
+        }
+        for name, (boot, deploy) in expected.items():
+            node = self.create_node(domain='node-0', driver=name)
+            with self.task(node, shared=True) as task:
+                self.assertIsInstance(task.driver.power, power.LibvirtPower)
+                self.assertIsInstance(task.driver.management,
+                                      management.LibvirtManagement)
+                self.assertIsInstance(task.driver.boot, boot, name)
+                self.assertIsInstance(task.driver.deploy, deploy, name)
+                self.assertEqual(states.POWER_OFF,
+                                 task.driver.power.get_power_state(task))
+
+    def test_every_type_is_listed_by_the_factory(self):
+        types = driver_factory.hardware_types()
+        for name in ['libvirt'] + HISTORIC:
+            self.assertIn(name, types)

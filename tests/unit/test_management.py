@@ -1,0 +1,210 @@
+"""Management interface ``libvirt`` on libvirt's test driver."""
+
+import xml.etree.ElementTree as ET
+
+from ironic.common import exception
+
+from tests.unit import base
+
+
+def os_boot(xml):
+    return [b.get('dev') for b in ET.fromstring(xml).find('os').iter('boot')]
+
+
+def device_boot_orders(xml):
+    """{disk target or MAC: boot order} of per-device <boot order>."""
+    orders = {}
+    for device in ET.fromstring(xml).find('devices'):
+        boot = device.find('boot')
+        if boot is None:
+            continue
+        ident = (device.find('mac').get('address')
+                 if device.tag == 'interface'
+                 else device.find('target').get('dev'))
+        orders[ident] = int(boot.get('order'))
+    return orders
+
+
+class BootDeviceTestCase(base.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.node = self.create_node(domain='node-0')
+
+    def _set(self, device, persistent=True, node=None):
+        with self.task(node or self.node) as task:
+            task.driver.management.set_boot_device(task, device,
+                                                   persistent=persistent)
+
+    def _get(self, node=None):
+        with self.task(node or self.node, shared=True) as task:
+            return task.driver.management.get_boot_device(task)
+
+    def test_get_returns_ironic_names(self):
+        self.assertEqual({'boot_device': 'pxe', 'persistent': True},
+                         self._get())
+
+    def test_set_persistent_edits_os_boot_only(self):
+        before = ET.fromstring(self.xml('node-0'))
+        self._set('disk')
+        after = ET.fromstring(self.xml('node-0'))
+        self.assertEqual(['hd', 'network'], os_boot(self.xml('node-0')))
+        self.assertEqual({'boot_device': 'disk', 'persistent': True},
+                         self._get())
+        self.assertEqual(ET.tostring(before.find('devices')),
+                         ET.tostring(after.find('devices')))
+        self._set('cdrom')
+        self.assertEqual(['cdrom', 'hd', 'network'],
+                         os_boot(self.xml('node-0')))
+        self.assertEqual('cdrom', self._get()['boot_device'])
+
+    def test_per_device_boot_order_is_kept_per_device(self):
+        node = self.create_node(domain='node-1')
+        self._set('cdrom', node=node)
+        xml = self.xml('node-1')
+        self.assertEqual([], os_boot(xml))
+        self.assertEqual({'sda': 1, 'vda': 2, '52:54:00:00:00:01': 3,
+                          '52:54:00:00:01:01': 4}, device_boot_orders(xml))
+        self.assertEqual({'boot_device': 'cdrom', 'persistent': True},
+                         self._get(node))
+        self._set('pxe', node=node)
+        self.assertEqual({'52:54:00:00:00:01': 1, '52:54:00:00:01:01': 2,
+                          'sda': 3, 'vda': 4},
+                         device_boot_orders(self.xml('node-1')))
+
+    def test_one_time_per_device_order_restored_exactly(self):
+        node = self.create_node(domain='node-1')
+        before = device_boot_orders(self.xml('node-1'))
+        self._set('cdrom', persistent=False, node=node)
+        self.assertEqual({'boot_device': 'cdrom', 'persistent': False},
+                         self._get(node))
+        with self.task(node) as task:
+            task.driver.power.reboot(task)
+        self.assertEqual(before, device_boot_orders(self.xml('node-1')))
+        self.assertEqual({'boot_device': 'disk', 'persistent': True},
+                         self._get(node))
+
+    def test_one_time_then_persistent_clears_the_restore(self):
+        self._set('cdrom', persistent=False)
+        self._set('disk', persistent=True)
+        self.assertEqual({'boot_device': 'disk', 'persistent': True},
+                         self._get())
+        self.assertNotIn('boot-restore', self.xml('node-0'))
+
+    def test_running_domain_changes_apply_at_next_start(self):
+        node = self.create_node(domain='node-1')
+        self._set('pxe', node=node)
+        self.assertEqual(1, device_boot_orders(
+            self.xml('node-1'))['52:54:00:00:00:01'])
+
+    def test_device_the_domain_lacks(self):
+        node = self.create_node(domain='diskless')
+        exc = self.assertRaises(exception.InvalidParameterValue,
+                                self._set, 'cdrom', node=node)
+        self.assertIn(node.uuid, str(exc))
+        self.assertIn('no cdrom device', str(exc))
+
+    def test_unknown_device(self):
+        exc = self.assertRaises(exception.InvalidParameterValue,
+                                self._set, 'wanboot')
+        self.assertIn('wanboot', str(exc))
+
+    def test_supported_boot_devices(self):
+        node = self.create_node(domain='node-1')
+        with self.task(self.node, shared=True) as task:
+            self.assertEqual(
+                ['pxe', 'disk', 'cdrom'],
+                task.driver.management.get_supported_boot_devices(task))
+        with self.task(node, shared=True) as task:
+            self.assertEqual(
+                ['pxe', 'disk', 'cdrom', 'floppy'],
+                task.driver.management.get_supported_boot_devices(task))
+        self._set('floppy', node=node)
+        self.assertEqual('floppy', self._get(node)['boot_device'])
+
+
+class BootModeTestCase(base.TestCase):
+
+    def test_bios_to_uefi_and_back(self):
+        node = self.create_node(domain='node-0')
+        with self.task(node) as task:
+            mgmt = task.driver.management
+            self.assertEqual(['bios', 'uefi'],
+                             mgmt.get_supported_boot_modes(task))
+            self.assertEqual('bios', mgmt.get_boot_mode(task))
+            mgmt.set_boot_mode(task, 'uefi')
+            self.assertEqual('efi', ET.fromstring(
+                self.xml('node-0')).find('os').get('firmware'))
+            self.assertEqual('uefi', mgmt.get_boot_mode(task))
+            mgmt.set_boot_mode(task, 'bios')
+            self.assertIsNone(ET.fromstring(
+                self.xml('node-0')).find('os').get('firmware'))
+            self.assertEqual('bios', mgmt.get_boot_mode(task))
+
+    def test_unsupported_mode(self):
+        node = self.create_node(domain='node-0')
+        with self.task(node) as task:
+            self.assertRaises(exception.InvalidParameterValue,
+                              task.driver.management.set_boot_mode,
+                              task, 'legacy')
+
+    def test_secure_boot_needs_uefi(self):
+        node = self.create_node(domain='node-0')
+        with self.task(node) as task:
+            mgmt = task.driver.management
+            self.assertFalse(mgmt.get_secure_boot_state(task))
+            exc = self.assertRaises(exception.InvalidParameterValue,
+                                    mgmt.set_secure_boot_state, task, True)
+            self.assertIn('uefi', str(exc))
+
+    def test_secure_boot_on_and_off(self):
+        node = self.create_node(domain='node-uefi')
+        with self.task(node) as task:
+            mgmt = task.driver.management
+            mgmt.set_secure_boot_state(task, True)
+            self.assertTrue(mgmt.get_secure_boot_state(task))
+            root = ET.fromstring(self.xml('node-uefi'))
+            features = {f.get('name'): f.get('enabled')
+                        for f in root.iterfind('os/firmware/feature')}
+            self.assertEqual({'secure-boot': 'yes', 'enrolled-keys': 'yes'},
+                             features)
+            self.assertIsNotNone(root.find('features/smm'))
+            mgmt.set_secure_boot_state(task, False)
+            self.assertFalse(mgmt.get_secure_boot_state(task))
+
+
+class OtherManagementTestCase(base.TestCase):
+
+    def test_inject_nmi_on_running_domain(self):
+        node = self.create_node(domain='node-1')
+        with self.task(node) as task:
+            task.driver.management.inject_nmi(task)
+
+    def test_inject_nmi_on_stopped_domain_is_a_clear_error(self):
+        node = self.create_node(domain='node-0')
+        with self.task(node) as task:
+            exc = self.assertRaises(exception.IronicException,
+                                    task.driver.management.inject_nmi, task)
+        self.assertIn(node.uuid, str(exc))
+        self.assertIn('NMI', str(exc))
+
+    def test_sensors_data(self):
+        node = self.create_node(domain='node-1')
+        with self.task(node, shared=True) as task:
+            data = task.driver.management.get_sensors_data(task)
+        self.assertEqual({'Sensor Reading': '2', 'Units': 'count'},
+                         data['CPU']['vcpus'])
+        self.assertEqual({'Sensor Reading': '1048576', 'Units': 'KiB'},
+                         data['Memory']['max'])
+
+    def test_mac_addresses(self):
+        node = self.create_node(domain='node-1')
+        with self.task(node, shared=True) as task:
+            self.assertEqual(['52:54:00:00:00:01', '52:54:00:00:01:01'],
+                             task.driver.management.get_mac_addresses(task))
+
+    def test_vendor_detection_is_unsupported_as_ironic_expects(self):
+        node = self.create_node(domain='node-1')
+        with self.task(node, shared=True) as task:
+            self.assertRaises(exception.UnsupportedDriverExtension,
+                              task.driver.management.detect_vendor, task)
