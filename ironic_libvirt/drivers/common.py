@@ -6,7 +6,6 @@ runs an action on it, translating the core's errors into Ironic exceptions
 that name the node and the fix.
 """
 
-import contextlib
 import os
 
 from ironic.common import exception
@@ -143,6 +142,29 @@ def parse_driver_info(node):
     return DriverInfo(params, domain)
 
 
+# Parsed driver_info by its values, for the calls Ironic repeats on every
+# node (power state sync): parsing and reading the configuration cost more
+# than libvirt's own call. validate() always parses afresh.
+_PARSED = {}
+_PARSED_MAX = 4096
+_KEYS = tuple(OPTIONAL_PROPERTIES)
+
+
+def _parsed_driver_info(node):
+    info = node.driver_info or {}
+    try:
+        key = tuple(info.get(k) for k in _KEYS)
+        parsed = _PARSED.get(key)
+    except TypeError:  # an unhashable value: parse_driver_info refuses it
+        return parse_driver_info(node)
+    if parsed is None:
+        parsed = parse_driver_info(node)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = parsed
+    return parsed
+
+
 def _driver_info_key(parameter):
     if parameter in OPTIONAL_PROPERTIES:
         return parameter
@@ -240,10 +262,10 @@ def with_domain(task, action, func):
     :raises: LibvirtDomainNotFound if the domain cannot be found.
     :raises: LibvirtError if libvirt fails the action.
     """
-    info = parse_driver_info(task.node)
+    info = _parsed_driver_info(task.node)
     connection = connection_cache().get(info.params)
     key = _resolution_key(task, info)
-    with translated_errors(task, action, info):
+    try:
         remembered = _remembered(task, key)
         if remembered is not None:
             domain = virt_domain.Domain(connection, *remembered)
@@ -257,6 +279,8 @@ def with_domain(task, action, func):
         domain = _resolve(task, info, connection)
         _remember(task, key, domain)
         return func(domain)
+    except errors.LibvirtCoreError as exc:
+        raise _ironic_error(exc, task.node.uuid, action, info) from exc
 
 
 def _resolve(task, info, connection):
@@ -266,38 +290,30 @@ def _resolve(task, info, connection):
     return _LOCATOR.by_macs(connection, port_macs(task))
 
 
-@contextlib.contextmanager
-def translated_errors(task, action, info):
-    """Turn the core's exceptions into Ironic exceptions.
-
-    :raises: the Ironic exception matching the core's.
-    """
-    node = task.node.uuid
-    try:
-        yield
-    except errors.AuthFailed as exc:
-        raise LibvirtConnectionError(
+def _ironic_error(exc, node, action, info):
+    """The Ironic exception for one of the core's exceptions."""
+    if isinstance(exc, errors.AuthFailed):
+        return LibvirtConnectionError(
             node=node, action=action, uri=info.params.uri, error=exc,
             fix=_('Check driver_info sasl_username and sasl_password.'))
-    except errors.ConnectionFailed as exc:
-        raise LibvirtConnectionError(
+    if isinstance(exc, errors.ConnectionFailed):
+        return LibvirtConnectionError(
             node=node, action=action, uri=info.params.uri, error=exc,
             fix=_('Check driver_info libvirt_uri, ssh_key_filename and '
                   'tls_pki_path, and that libvirtd runs on that host.'))
-    except errors.AmbiguousDomain as exc:
-        raise exception.InvalidParameterValue(
+    if isinstance(exc, errors.AmbiguousDomain):
+        return exception.InvalidParameterValue(
             _('Node %(node)s: %(action)s failed: %(error)s. Set driver_info '
               'libvirt_domain to one of them.') %
             {'node': node, 'action': action, 'error': exc})
-    except errors.DomainNotFound as exc:
+    if isinstance(exc, errors.DomainNotFound):
         fix = (_('Check driver_info libvirt_domain.') if info.domain else
                _("Check the MAC addresses of the node's ports or set "
                  "driver_info libvirt_domain."))
-        raise LibvirtDomainNotFound(node=node, action=action, error=exc,
-                                    fix=fix)
-    except errors.InvalidDomainXML as exc:
-        raise exception.InvalidParameterValue(
+        return LibvirtDomainNotFound(node=node, action=action, error=exc,
+                                     fix=fix)
+    if isinstance(exc, errors.InvalidDomainXML):
+        return exception.InvalidParameterValue(
             _('Node %(node)s: %(action)s failed: %(error)s.') %
             {'node': node, 'action': action, 'error': exc})
-    except errors.LibvirtCoreError as exc:
-        raise LibvirtError(node=node, action=action, error=exc)
+    return LibvirtError(node=node, action=action, error=exc)

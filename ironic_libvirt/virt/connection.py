@@ -318,11 +318,13 @@ class Connection:
     def __repr__(self):
         return '<Connection %s>' % self.params.uri
 
-    def call(self, func, what):
+    def call(self, func, what, subject=None):
         """Run ``func(virConnect)``, reconnecting and retrying once.
 
         :param func: a callable taking a ``libvirt.virConnect``.
         :param what: what the call does, for error messages.
+        :param subject: what it is done to, for error messages; formatted
+            only when an error occurs.
         :returns: what ``func`` returns.
         :raises: ConnectionFailed, AuthFailed if the link cannot be had.
         :raises: DomainNotFound if libvirt reports no such domain.
@@ -333,7 +335,7 @@ class Connection:
             return func(conn)
         except libvirt.libvirtError as exc:
             if not _is_link_error(conn, exc):
-                raise _translate(exc, what)
+                raise _translate(exc, what, subject)
             LOG.info('The connection to %s broke (%s); reconnecting once.',
                      self.params.uri, exc.get_error_message())
         self._discard(conn)
@@ -345,9 +347,10 @@ class Connection:
                 self._discard(conn)
                 raise errors.ConnectionFailed('%s: the connection to %s '
                                               'broke again: %s'
-                                              % (what, self.params.uri,
+                                              % (_describe(what, subject),
+                                                 self.params.uri,
                                                  exc.get_error_message()))
-            raise _translate(exc, what)
+            raise _translate(exc, what, subject)
 
     def close(self):
         """Close the underlying connection, if open."""
@@ -434,8 +437,13 @@ class Connection:
             pass
 
 
-def _translate(exc, what):
-    message = '%s: %s' % (what, exc.get_error_message() or exc)
+def _describe(what, subject):
+    return what if subject is None else '%s of %s' % (what, subject)
+
+
+def _translate(exc, what, subject):
+    message = '%s: %s' % (_describe(what, subject),
+                          exc.get_error_message() or exc)
     code = exc.get_error_code()
     if code == libvirt.VIR_ERR_NO_DOMAIN:
         return errors.DomainNotFound(message)

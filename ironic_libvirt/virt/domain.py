@@ -78,11 +78,13 @@ class Domain:
         return '<Domain %s (%s) on %s>' % (self.name, self.uuid,
                                            self.connection.params.uri)
 
+    def __str__(self):
+        return 'domain %s' % self.name
+
     def _call(self, func, what):
-        def run(conn):
-            return func(conn.lookupByUUIDString(self.uuid))
-        return self.connection.call(run, '%s of domain %s' % (what,
-                                                              self.name))
+        uuid = self.uuid
+        return self.connection.call(
+            lambda conn: func(conn.lookupByUUIDString(uuid)), what, self)
 
     def _edit(self, transform, what):
         """Apply ``transform`` to the inactive XML and define the result.

@@ -56,6 +56,7 @@ class TestCase(db_base.DbTestCase):
     def _reset_driver_state():
         common.connection_cache().close_all()
         common._RESOLVED.clear()
+        common._PARSED.clear()
 
     def create_node(self, domain=None, macs=(), driver='libvirt', **info):
         """An Ironic node on the test hypervisor, with a port per MAC."""
