@@ -65,7 +65,8 @@ class LibvirtDomainNotFound(LibvirtError):
 class DriverInfo:
     """A node's parsed driver_info.
 
-    :ivar params: the :class:`~ironic_libvirt.virt.connection.ConnectionParams`.
+    :ivar params: the
+        :class:`~ironic_libvirt.virt.connection.ConnectionParams`.
     :ivar domain: the domain's name or UUID, or None.
     """
 
@@ -255,7 +256,8 @@ def with_domain(task, action, func):
 
     :param task: a TaskManager instance.
     :param action: what is done, for error messages (e.g. "power on").
-    :param func: a callable taking a :class:`~ironic_libvirt.virt.domain.Domain`.
+    :param func: a callable taking a
+        :class:`~ironic_libvirt.virt.domain.Domain`.
     :returns: what ``func`` returns.
     :raises: InvalidParameterValue, MissingParameterValue on bad driver_info.
     :raises: LibvirtConnectionError if the hypervisor cannot be used.
