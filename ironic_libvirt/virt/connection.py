@@ -159,7 +159,8 @@ def check_uri(params, allow_test_driver=False, allowed_path_dirs=()):
 def _check_authority(parts, transport, port):
     if parts.password is not None:
         raise errors.UnsafeURI('a password in the URI is not allowed; use '
-                               'sasl_username and sasl_password', 'libvirt_uri')
+                               'sasl_username and sasl_password',
+                               'libvirt_uri')
     if transport in ('', 'unix') and not parts.hostname:
         if parts.netloc:
             raise errors.UnsafeURI('a local URI has no user or port',
