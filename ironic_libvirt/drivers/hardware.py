@@ -18,6 +18,7 @@ from ironic.drivers.modules import noop_mgmt
 from ironic.drivers.modules import pxe
 from oslo_log import log
 
+from ironic_libvirt.drivers import inspect
 from ironic_libvirt.drivers import management
 from ironic_libvirt.drivers import power
 
@@ -36,6 +37,11 @@ class LibvirtHardware(generic.GenericHardware):
     def supported_power_interfaces(self):
         """List of supported power interfaces."""
         return [power.LibvirtPower]
+
+    @property
+    def supported_inspect_interfaces(self):
+        """List of supported inspect interfaces."""
+        return [inspect.LibvirtInspect] + super().supported_inspect_interfaces
 
 
 class PXELibvirtAgentHardware(LibvirtHardware):

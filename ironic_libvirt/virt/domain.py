@@ -224,6 +224,59 @@ class Domain:
             return figures
         return self._call(read, 'reading statistics')
 
+    def hardware(self):
+        """What an inspection reports about the machine.
+
+        The first disk's capacity comes from libvirt (``blockInfo``), which
+        works for file, block and volume disks on any transport.
+
+        :returns: a dict with ``vcpus``, ``memory_kib``, ``arch``,
+            ``firmware``, ``macs``, ``disk`` (target name or None) and
+            ``disk_bytes`` (capacity of that disk, or 0).
+        """
+        def read(dom):
+            xml = dom.XMLDesc(_INACTIVE_XML)
+            disks = domain_xml.disk_targets(xml)
+            _state, max_mem, _mem, vcpus, _cpu = dom.info()
+            return {'vcpus': vcpus, 'memory_kib': max_mem,
+                    'arch': domain_xml.architecture(xml),
+                    'firmware': domain_xml.firmware(xml),
+                    'macs': domain_xml.mac_addresses(xml),
+                    'disk': disks[0] if disks else None,
+                    'disk_bytes': (dom.blockInfo(disks[0])[0]
+                                   if disks else 0)}
+        return self._call(read, 'reading the hardware')
+
+    def media(self, device='cdrom'):
+        """Removable drives of one kind and what they hold.
+
+        :returns: a dict of target name -> source (a path, or None when
+            the drive is empty), in the domain's order.
+        """
+        xml = self.inactive_xml()
+        return {target: domain_xml.disk_source(xml, target)
+                for target in domain_xml.disk_targets(xml, device)}
+
+    def change_media(self, target, path):
+        """Insert the file ``path`` (on the hypervisor) into a drive, or eject.
+
+        The definition changes, and the running machine too when it runs.
+
+        :param target: the drive's target name (``sda``).
+        :param path: the file's path on the hypervisor, or None to eject.
+        :raises: InvalidDomainXML if the domain has no such drive.
+        """
+        def run(dom):
+            device = domain_xml.media_device(dom.XMLDesc(_INACTIVE_XML),
+                                             target, path)
+            flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+            if dom.isActive():
+                flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+            dom.updateDeviceFlags(device, flags)
+
+        with _EDIT_LOCKS.get((self.connection.params.uri, self.uuid)):
+            self._call(run, 'changing the medium in %s' % target)
+
 
 def _restore_after_one_time_boot(xml):
     snapshot = domain_xml.pending_restore(xml)

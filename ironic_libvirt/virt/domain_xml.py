@@ -1,7 +1,8 @@
 """Pure functions over libvirt domain XML strings.
 
-The only module that parses or edits domain XML. Every edit changes only
-the elements concerned and returns a ``str``. Boot devices use libvirt's
+The only module that parses or edits domain XML (and builds the few
+storage pool and volume definitions the core needs). Every edit changes
+only the elements concerned and returns a ``str``. Boot devices use libvirt's
 names: ``network``, ``hd``, ``cdrom``, ``fd``.
 
 Boot order is either ``<os><boot dev=.../>`` elements or per-device
@@ -312,4 +313,181 @@ def set_secure_boot(xml, enabled):
             features = ET.SubElement(root, 'features')
         if features.find('smm') is None:
             ET.SubElement(features, 'smm', state='on')
+    return _dump(root)
+
+
+def architecture(xml):
+    """The guest architecture (``<os><type arch=...>``), or None."""
+    type_el = _os(_parse(xml)).find('type')
+    return None if type_el is None else type_el.get('arch')
+
+
+def _disks(root, device):
+    return [d for d in root.iterfind('devices/disk')
+            if d.get('device', 'disk') == device
+            and d.find('target') is not None]
+
+
+def disk_targets(xml, device='disk'):
+    """Targets (``vda``, ``sda``...) of the disks of one kind, in order.
+
+    :param device: ``disk``, ``cdrom``, ``floppy`` or ``lun``.
+    """
+    return [d.find('target').get('dev') for d in _disks(_parse(xml), device)]
+
+
+def _disk(root, target):
+    for disk in root.iterfind('devices/disk'):
+        target_el = disk.find('target')
+        if target_el is not None and target_el.get('dev') == target:
+            return disk
+    raise errors.InvalidDomainXML('the domain has no disk %s' % target)
+
+
+def disk_source(xml, target):
+    """What a disk holds: a path, ``POOL/VOLUME``, a network name, or None.
+
+    :raises: InvalidDomainXML if the domain has no such disk.
+    """
+    source = _disk(_parse(xml), target).find('source')
+    if source is None:
+        return None
+    if source.get('pool') and source.get('volume'):
+        return '%s/%s' % (source.get('pool'), source.get('volume'))
+    return source.get('file') or source.get('dev') or source.get('name')
+
+
+def disk_format(xml, target):
+    """The ``<driver type>`` of a disk (``raw``, ``qcow2``...), or None."""
+    driver = _disk(_parse(xml), target).find('driver')
+    return None if driver is None else driver.get('type')
+
+
+def media_device(xml, target, path=None):
+    """The ``<disk>`` element of a removable disk holding ``path``.
+
+    The result is what ``virDomainUpdateDeviceFlags`` takes to change the
+    medium: the disk as defined, with ``<source file=path>`` or, when
+    ``path`` is None, no source (an empty drive).
+
+    :raises: InvalidDomainXML if the domain has no such disk.
+    """
+    disk = _disk(_parse(xml), target)
+    for old in disk.findall('source') + disk.findall('backingStore'):
+        disk.remove(old)
+    disk.set('type', 'file')
+    if path is not None:
+        source = ET.Element('source', file=path)
+        source.tail = disk.text
+        disk.insert(0, source)
+    disk.tail = None
+    return _dump(disk)
+
+
+def volume_xml(name, capacity_bytes, fmt='raw', backing_path=None,
+               backing_format=None):
+    """A storage volume definition.
+
+    :param backing_path: path of a volume this one is an overlay of.
+    """
+    root = ET.Element('volume')
+    ET.SubElement(root, 'name').text = name
+    ET.SubElement(root, 'capacity', unit='bytes').text = str(capacity_bytes)
+    target = ET.SubElement(root, 'target')
+    ET.SubElement(target, 'format', type=fmt)
+    if backing_path is not None:
+        backing = ET.SubElement(root, 'backingStore')
+        ET.SubElement(backing, 'path').text = backing_path
+        ET.SubElement(backing, 'format', type=backing_format or 'raw')
+    return _dump(root)
+
+
+def volume_format(xml):
+    """The format of a storage volume from its XML (``qcow2``, ``raw``...)."""
+    fmt = _parse(xml).find('target/format')
+    return None if fmt is None else fmt.get('type')
+
+
+def dir_pool_xml(name, path):
+    """A storage pool of type ``dir`` at ``path``."""
+    root = ET.Element('pool', type='dir')
+    ET.SubElement(root, 'name').text = name
+    ET.SubElement(ET.SubElement(root, 'target'), 'path').text = path
+    return _dump(root)
+
+
+def new_domain_xml(name, domain_type, arch, memory_mib, vcpus, disk_path,
+                   disk_format, network=None):
+    """A network-booting machine with one disk, an empty CD-ROM and a NIC.
+
+    libvirt picks the emulator, the MAC address and the machine's
+    controllers; the serial console is a pty.
+
+    :param domain_type: ``kvm`` or ``qemu``.
+    :param network: a libvirt network name, or None for a user-mode NIC.
+    """
+    root = ET.Element('domain', type=domain_type)
+    ET.SubElement(root, 'name').text = name
+    ET.SubElement(root, 'memory', unit='MiB').text = str(memory_mib)
+    ET.SubElement(root, 'vcpu').text = str(vcpus)
+    os_el = ET.SubElement(root, 'os')
+    type_el = ET.SubElement(os_el, 'type', arch=arch)
+    type_el.text = 'hvm'
+    if arch in ('x86_64', 'i686'):
+        type_el.set('machine', 'q35')
+    ET.SubElement(os_el, 'boot', dev='network')
+    ET.SubElement(os_el, 'boot', dev='hd')
+    features = ET.SubElement(root, 'features')
+    ET.SubElement(features, 'acpi')
+    devices = ET.SubElement(root, 'devices')
+    disk = ET.SubElement(devices, 'disk', type='file', device='disk')
+    ET.SubElement(disk, 'driver', name='qemu', type=disk_format)
+    ET.SubElement(disk, 'source', file=disk_path)
+    ET.SubElement(disk, 'target', dev='vda', bus='virtio')
+    cdrom = ET.SubElement(devices, 'disk', type='file', device='cdrom')
+    ET.SubElement(cdrom, 'driver', name='qemu', type='raw')
+    ET.SubElement(cdrom, 'target', dev='sda', bus='sata')
+    ET.SubElement(cdrom, 'readonly')
+    if network is None:
+        nic = ET.SubElement(devices, 'interface', type='user')
+    else:
+        nic = ET.SubElement(devices, 'interface', type='network')
+        ET.SubElement(nic, 'source', network=network)
+    ET.SubElement(nic, 'model', type='virtio')
+    serial = ET.SubElement(devices, 'serial', type='pty')
+    ET.SubElement(serial, 'target', port='0')
+    console = ET.SubElement(devices, 'console', type='pty')
+    ET.SubElement(console, 'target', type='serial', port='0')
+    return _dump(root)
+
+
+def clone_xml(xml, name, target, disk_path, disk_format):
+    """A copy of a domain under a new name, with its own disk and identity.
+
+    The UUID, MAC addresses, NVRAM path and this driver's metadata are
+    dropped so that libvirt gives the clone its own; the disk ``target``
+    gets ``disk_path``.
+
+    :raises: InvalidDomainXML if the domain has no such disk.
+    """
+    root = _parse(xml)
+    root.find('name').text = name
+    for tag in ('uuid', 'metadata'):
+        for el in root.findall(tag):
+            root.remove(el)
+    for nvram in root.findall('os/nvram'):
+        _os(root).remove(nvram)
+    for nic in root.iterfind('devices/interface'):
+        for mac in nic.findall('mac'):
+            nic.remove(mac)
+    disk = _disk(root, target)
+    for old in disk.findall('source') + disk.findall('backingStore'):
+        disk.remove(old)
+    disk.set('type', 'file')
+    driver = disk.find('driver')
+    if driver is None:
+        driver = ET.SubElement(disk, 'driver', name='qemu')
+    driver.set('type', disk_format)
+    disk.insert(list(disk).index(driver) + 1,
+                ET.Element('source', file=disk_path))
     return _dump(root)
