@@ -2,12 +2,11 @@
 
 import xml.etree.ElementTree as ET
 
-import libvirt
 from ironic.common import exception
 from ironic.common import states
+import libvirt
 
 from ironic_libvirt.drivers import common
-from ironic_libvirt.drivers import power
 from tests.unit import base
 
 
@@ -76,16 +75,16 @@ class SetPowerStateTestCase(base.TestCase):
         first_id = self.virsh(lambda c: c.lookupByName('node-0').ID())
         self._set(states.REBOOT)
         self.assertEqual(libvirt.VIR_DOMAIN_RUNNING, self.state('node-0'))
-        self.assertNotEqual(first_id,
-                            self.virsh(lambda c: c.lookupByName('node-0').ID()))
+        self.assertNotEqual(
+            first_id, self.virsh(lambda c: c.lookupByName('node-0').ID()))
 
     def test_soft_reboot_restarts(self):
         self._set(states.POWER_ON)
         first_id = self.virsh(lambda c: c.lookupByName('node-0').ID())
         self._set(states.SOFT_REBOOT)
         self.assertEqual(libvirt.VIR_DOMAIN_RUNNING, self.state('node-0'))
-        self.assertNotEqual(first_id,
-                            self.virsh(lambda c: c.lookupByName('node-0').ID()))
+        self.assertNotEqual(
+            first_id, self.virsh(lambda c: c.lookupByName('node-0').ID()))
 
     def test_power_on_from_crashed(self):
         node = self.create_node(domain='state-6')
