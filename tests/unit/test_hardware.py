@@ -22,8 +22,9 @@ class EntryPointsTestCase(base.TestCase):
                 ('ironic.hardware.interfaces.power', ['libvirt']),
                 ('ironic.hardware.interfaces.management', ['libvirt'])]:
             manager = stevedore.NamedExtensionManager(
-                group, names, invoke_on_load=True, on_load_failure_callback=
-                lambda _mgr, ep, exc: self.fail('%s: %s' % (ep, exc)))
+                group, names, invoke_on_load=True,
+                on_load_failure_callback=(
+                    lambda _mgr, ep, exc: self.fail('%s: %s' % (ep, exc))))
             self.assertEqual(sorted(names), sorted(manager.names()))
 
     def test_oslo_config_entry_point(self):
