@@ -103,7 +103,7 @@ class ConnectionCacheTestCase(base.TestCase):
         self.assertIs(first, cache.get(params[0]))
         cache.get(params[2])
         self.assertEqual(2, len(cache))
-        self.assertIsNot(cache.get(params[1]), None)
+        self.assertIsNotNone(cache.get(params[1]))
         self.assertEqual(2, len(cache))
 
     def test_password_never_printed(self):
