@@ -29,7 +29,8 @@ class CheckURITestCase(unittest.TestCase):
         for uri in ['qemu:///system', 'qemu:///session',
                     'qemu+unix:///system',
                     'qemu+ssh://root@hv1.example.com/system',
-                    'qemu+ssh://root@10.0.0.1:2222/system?no_verify=1&no_tty=1',
+                    'qemu+ssh://root@10.0.0.1:2222/system'
+                    '?no_verify=1&no_tty=1',
                     'qemu+libssh2://u@hv/system?sshauth=privkey,agent',
                     'qemu+tcp://hv:16509/system', 'qemu+tls://[::1]/system',
                     'qemu://hv/system']:
