@@ -46,6 +46,17 @@ opts = [
                  min=0.1,
                  help='Seconds to wait for a connection to a hypervisor to '
                       'open before the call fails.'),
+    cfg.StrOpt('media_pool',
+               default='ironic-libvirt-media',
+               help='Storage pool, on each hypervisor, that virtual media '
+                    'images are uploaded into (one volume per domain and '
+                    'drive, deleted when the medium is ejected). When the '
+                    'pool does not exist, a directory pool of this name '
+                    'is created at media_pool_path and started.'),
+    cfg.StrOpt('media_pool_path',
+               default='/var/lib/libvirt/images/ironic-libvirt-media',
+               help='Directory, on the hypervisor, of the media_pool '
+                    'created when it is missing.'),
 ]
 
 cfg.CONF.register_opts(opts, group=GROUP)

@@ -6,18 +6,31 @@ definition; a one-time boot device is emulated: the next start boots from
 it and the persistent order is restored right after that start. Changes
 apply at the next start, which a reboot (a cold cycle) provides.
 
+Virtual media: a CD-ROM image is downloaded on the conductor, uploaded
+into a storage volume of ``[libvirt] media_pool`` on the hypervisor through
+the libvirt connection (any transport), and put into the domain's first
+CD-ROM drive, live when the domain runs. Ejecting deletes the volume.
+
 Vendor detection and indicators are deliberately unsupported (the base
 class raises ``UnsupportedDriverExtension``, which Ironic expects).
 """
+
+import os
+import tempfile
 
 from ironic.common import boot_devices
 from ironic.common import boot_modes
 from ironic.common import exception
 from ironic.common.i18n import _
+from ironic.common import images
 from ironic.conductor import task_manager
 from ironic.drivers import base
+from oslo_config import cfg
 
 from ironic_libvirt.drivers import common
+from ironic_libvirt.virt import media
+
+CONF = cfg.CONF
 
 BOOT_DEVICE_TO_LIBVIRT = {
     boot_devices.PXE: 'network',
@@ -29,6 +42,8 @@ LIBVIRT_TO_BOOT_DEVICE = {v: k for k, v in BOOT_DEVICE_TO_LIBVIRT.items()}
 ALWAYS_SUPPORTED_BOOT_DEVICES = [boot_devices.PXE, boot_devices.DISK,
                                  boot_devices.CDROM]
 SUPPORTED_BOOT_MODES = [boot_modes.LEGACY_BIOS, boot_modes.UEFI]
+# driver_internal_info key: drive target -> URL of the image inserted.
+VMEDIA_KEY = 'libvirt_vmedia'
 # Balloon statistics that are not sizes in KiB.
 _BALLOON_UNITS = {'last_update': 's', 'major_fault': 'count',
                   'minor_fault': 'count', 'hugetlb_pgalloc': 'count',
@@ -210,3 +225,84 @@ class LibvirtManagement(base.ManagementInterface):
                     'cpu time': sensor(figures['cpu_time_ns'], 'ns')},
             'Memory': memory,
         }
+
+    def _check_vmedia_types(self, task, device_types):
+        for device_type in device_types:
+            if device_type not in boot_devices.VMEDIA_DEVICES:
+                raise exception.InvalidParameterValue(
+                    _('Node %(node)s: %(type)s is not a virtual media '
+                      'device type (%(types)s).') %
+                    {'node': task.node.uuid, 'type': device_type,
+                     'types': ', '.join(boot_devices.VMEDIA_DEVICES)})
+            if device_type != boot_devices.CDROM:
+                raise exception.UnsupportedDriverExtension(
+                    driver=task.node.driver,
+                    extension=_('virtual media of type %s (only cdrom)')
+                    % device_type)
+
+    def get_virtual_media(self, task):
+        """Return the domain's CD-ROM drives and their media.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :returns: a list of dicts with ``media_types`` (``['cdrom']``),
+            ``inserted`` and ``image`` (the URL attached, the path on the
+            hypervisor of a medium put there otherwise, or None).
+        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        """
+        drives = common.with_domain(task, 'reading virtual media',
+                                    media.describe)
+        urls = task.node.driver_internal_info.get(VMEDIA_KEY) or {}
+        return [{'media_types': [boot_devices.CDROM],
+                 'inserted': drive['source'] is not None,
+                 'image': (urls.get(drive['target']) if drive['uploaded']
+                           else drive['source'])}
+                for drive in drives]
+
+    @task_manager.require_exclusive_lock
+    def attach_virtual_media(self, task, device_type, image_url):
+        """Put an image into the domain's first CD-ROM drive.
+
+        The image is downloaded on the conductor and uploaded to the
+        hypervisor through the libvirt connection.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :param device_type: :data:`ironic.common.boot_devices.CDROM`.
+        :param image_url: URL of the image (any scheme Ironic's image
+            services download: http, https, file...).
+        :raises: InvalidParameterValue on a device type that is not one of
+            virtual media, or a domain without a CD-ROM drive.
+        :raises: UnsupportedDriverExtension for disk and floppy.
+        :raises: ImageRefValidationFailed, ImageDownloadFailed if the image
+            cannot be downloaded.
+        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        """
+        self._check_vmedia_types(task, [device_type])
+        node = task.node
+        with tempfile.TemporaryDirectory(dir=CONF.tempdir,
+                                         prefix='ironic-libvirt-') as tmp:
+            path = os.path.join(tmp, 'image')
+            images.fetch(task.context, image_url, path)
+            target = common.with_domain(
+                task, 'attaching virtual media',
+                lambda d: media.insert(d, path, CONF.libvirt.media_pool,
+                                       CONF.libvirt.media_pool_path))
+        node.set_driver_internal_info(VMEDIA_KEY, {target: image_url})
+        node.save()
+
+    @task_manager.require_exclusive_lock
+    def detach_virtual_media(self, task, device_types=None):
+        """Eject the domain's CD-ROM media and delete the uploaded images.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :param device_types: device types to detach (only ``cdrom`` is
+            supported), or None for all.
+        :raises: InvalidParameterValue on a device type that is not one of
+            virtual media.
+        :raises: UnsupportedDriverExtension for disk and floppy.
+        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        """
+        self._check_vmedia_types(task, device_types or [])
+        common.with_domain(task, 'detaching virtual media',
+                           lambda d: media.eject(d, CONF.libvirt.media_pool))
+        if task.node.del_driver_internal_info(VMEDIA_KEY) is not None:
+            task.node.save()
