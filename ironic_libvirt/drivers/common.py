@@ -190,16 +190,24 @@ def _check_identity(task, info):
 def validate(task):
     """Check driver_info and that the domain can be identified.
 
-    Nothing is contacted.
+    Nothing is contacted. A domain remembered for MAC addresses the node's
+    ports no longer have is forgotten here: the power state sync skips
+    reading ports, and Ironic validates before every action it is asked
+    for.
 
     :raises: InvalidParameterValue, MissingParameterValue
     """
-    _check_identity(task, parse_driver_info(task.node))
+    info = parse_driver_info(task.node)
+    _check_identity(task, info)
+    if info.domain is None:
+        remembered = _remembered(task, _resolution_key(info))
+        if remembered is not None and remembered['macs'] != port_macs(task):
+            _forget(task)
 
 
 _CACHE = None
 _LOCATOR = virt_locator.DomainLocator()
-# node UUID -> (how it was resolved, domain UUID, domain name)
+# node UUID -> what RESOLVED_KEY holds, or None to ignore a stale record.
 _RESOLVED = {}
 
 
@@ -216,34 +224,36 @@ def connection_cache():
     return _CACHE
 
 
-def _resolution_key(task, info):
-    return [info.params.uri, info.domain,
-            None if info.domain else port_macs(task)]
+def _resolution_key(info):
+    return [info.params.uri, info.domain]
 
 
 def _remembered(task, key):
+    """The remembered resolution if it was made for ``key``, else None.
+
+    :returns: a dict with ``key``, ``uuid``, ``name`` and ``macs`` (the
+        port MACs it was found by, or None).
+    """
     node = task.node
-    entry = _RESOLVED.get(node.uuid)
-    if entry is None:
-        stored = node.driver_internal_info.get(RESOLVED_KEY)
-        if stored:
-            entry = (stored.get('key'), stored.get('uuid'), stored.get('name'))
-    if entry is not None and entry[0] == key:
-        return entry[1], entry[2]
+    try:
+        entry = _RESOLVED[node.uuid]
+    except KeyError:
+        entry = node.driver_internal_info.get(RESOLVED_KEY)
+    if entry is not None and entry.get('key') == key:
+        return entry
     return None
 
 
-def _remember(task, key, domain):
-    _RESOLVED[task.node.uuid] = (key, domain.uuid, domain.name)
+def _remember(task, key, domain, macs):
+    entry = {'key': key, 'uuid': domain.uuid, 'name': domain.name,
+             'macs': macs}
+    _RESOLVED[task.node.uuid] = entry
     if not task.shared:
-        task.node.set_driver_internal_info(
-            RESOLVED_KEY, {'key': key, 'uuid': domain.uuid,
-                           'name': domain.name})
+        task.node.set_driver_internal_info(RESOLVED_KEY, entry)
 
 
-def _forget(task, connection, uuid):
-    _RESOLVED.pop(task.node.uuid, None)
-    _LOCATOR.forget(connection, uuid)
+def _forget(task):
+    _RESOLVED[task.node.uuid] = None
     if not task.shared:
         task.node.del_driver_internal_info(RESOLVED_KEY)
 
@@ -266,30 +276,33 @@ def with_domain(task, action, func):
     """
     info = _parsed_driver_info(task.node)
     connection = connection_cache().get(info.params)
-    key = _resolution_key(task, info)
+    key = _resolution_key(info)
     try:
         remembered = _remembered(task, key)
         if remembered is not None:
-            domain = virt_domain.Domain(connection, *remembered)
+            domain = virt_domain.Domain(connection, remembered['uuid'],
+                                        remembered['name'])
             try:
                 return func(domain)
             except errors.DomainNotFound:
                 LOG.info('Node %(node)s: domain %(domain)s is gone; '
                          'looking for the domain again.',
                          {'node': task.node.uuid, 'domain': domain.name})
-                _forget(task, connection, domain.uuid)
-        domain = _resolve(task, info, connection)
-        _remember(task, key, domain)
+                _forget(task)
+                _LOCATOR.forget(connection, domain.uuid)
+        macs = None if info.domain else port_macs(task)
+        domain = _resolve(task, info, connection, macs)
+        _remember(task, key, domain, macs)
         return func(domain)
     except errors.LibvirtCoreError as exc:
         raise _ironic_error(exc, task.node.uuid, action, info) from exc
 
 
-def _resolve(task, info, connection):
+def _resolve(task, info, connection, macs):
     if info.domain is not None:
         return _LOCATOR.by_ident(connection, info.domain)
     _check_identity(task, info)
-    return _LOCATOR.by_macs(connection, port_macs(task))
+    return _LOCATOR.by_macs(connection, macs)
 
 
 def _ironic_error(exc, node, action, info):

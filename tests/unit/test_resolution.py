@@ -67,7 +67,8 @@ class ResolutionTestCase(base.TestCase):
         self.virsh(lambda c: c.lookupByName('node-0').undefine())
         self.virsh(lambda c: c.defineXML(xml))
         self.assertEqual(states.POWER_OFF, self._power_state(node))
-        self.assertEqual(base.uuid_of(998), common._RESOLVED[node.uuid][1])
+        self.assertEqual(base.uuid_of(998),
+                         common._RESOLVED[node.uuid]['uuid'])
 
     def test_vanished_domain_without_replacement(self):
         node = self.create_node(macs=['52:54:00:00:00:00'])
@@ -78,13 +79,25 @@ class ResolutionTestCase(base.TestCase):
                               task.driver.power.get_power_state, task)
             self.assertNotIn(common.RESOLVED_KEY,
                              task.node.driver_internal_info)
-        self.assertNotIn(node.uuid, common._RESOLVED)
+        self.assertIsNone(common._RESOLVED[node.uuid])
 
-    def test_changed_ports_resolve_again(self):
+    def test_changed_ports_resolve_again_after_validation(self):
         node = self.create_node(macs=['52:54:00:00:00:00'])
         self.assertEqual(states.POWER_OFF, self._power_state(node))
         with self.task(node) as task:
             port = task.ports[0]
             port.address = '52:54:00:00:01:01'
             port.save()
-        self.assertEqual(states.POWER_ON, self._power_state(node))
+        # Ironic validates before every action an operator asks for.
+        with self.task(node) as task:
+            task.driver.power.validate(task)
+            self.assertEqual(states.POWER_ON,
+                             task.driver.power.get_power_state(task))
+
+    def test_power_state_sync_reads_no_ports(self):
+        node = self.create_node(macs=['52:54:00:00:00:00'])
+        self.assertEqual(states.POWER_OFF, self._power_state(node))
+        with self.task(node, shared=True) as task:
+            task.driver.power.get_power_state(task)
+            # TaskManager loads ports on first access only.
+            self.assertIsNone(task._ports)
