@@ -27,7 +27,11 @@ def volume_name(domain, target):
     return '%s-%s.iso' % (domain.uuid, target)
 
 
-def _pool(conn, name, path):
+def ensure_pool(conn, name, path):
+    """The started storage pool ``name``; a directory pool at ``path`` if new.
+
+    :param conn: a ``libvirt.virConnect``.
+    """
     try:
         pool = conn.storagePoolLookupByName(name)
     except libvirt.libvirtError as exc:
@@ -73,7 +77,7 @@ def upload(connection, pool_name, pool_path, name, filename):
     size = os.path.getsize(filename)
 
     def run(conn):
-        pool = _pool(conn, pool_name, pool_path)
+        pool = ensure_pool(conn, pool_name, pool_path)
         _delete_volume(pool, name)
         volume = pool.createXML(domain_xml.volume_xml(name, size), 0)
         stream = conn.newStream(0)

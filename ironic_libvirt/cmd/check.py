@@ -1,0 +1,150 @@
+"""``ironic-libvirt check``: a node's driver_info, one step at a time.
+
+It runs what the driver runs, with the driver's own functions: parsing
+driver_info (with the URI policy of ``[libvirt]`` in ironic.conf), opening
+and authenticating the connection, and finding the domain by name, UUID or
+MAC address. Each step is a row; the first failure says what to fix and
+ends the check with exit code 1.
+"""
+
+import json
+import types
+
+from cliff import lister
+from ironic.common import exception
+from oslo_config import cfg
+
+from ironic_libvirt.drivers import common
+from ironic_libvirt.virt import connection as virt_connection
+from ironic_libvirt.virt import domain as virt_domain
+from ironic_libvirt.virt import errors
+from ironic_libvirt.virt import locator
+
+CONF = cfg.CONF
+OK = 'ok'
+FAILED = 'FAILED'
+SKIPPED = 'skipped'
+
+
+def _load_driver_info(value):
+    if value.startswith('@'):
+        with open(value[1:]) as source:
+            value = source.read()
+    info = json.loads(value)
+    if not isinstance(info, dict):
+        raise ValueError('driver_info must be a JSON object')
+    return info
+
+
+class Check(lister.Lister):
+    """Check a node's driver_info against its hypervisor, step by step."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--driver-info', required=True,
+                            metavar='JSON|@FILE',
+                            help="the node's driver_info as JSON, or @ and "
+                                 "a file holding it")
+        parser.add_argument('--mac', action='append', default=[],
+                            help="a MAC address of the node's ports, to "
+                                 "find the domain without libvirt_domain "
+                                 "(repeatable)")
+        parser.add_argument('--config-file', action='append', default=[],
+                            help='ironic.conf whose [libvirt] options '
+                                 '(default_uri, allowed_path_dirs, ...) '
+                                 'apply (repeatable)')
+        return parser
+
+    def take_action(self, parsed_args):
+        if parsed_args.config_file:
+            CONF([], project='ironic',
+                 default_config_files=parsed_args.config_file)
+        self._steps = []
+        self._check(parsed_args)
+        return ('Step', 'Result', 'Detail'), self._steps
+
+    def run(self, parsed_args):
+        """Run the check; exit code 1 when a step failed."""
+        result = super().run(parsed_args)
+        failed = any(step[1] == FAILED for step in self._steps)
+        return result or int(failed)
+
+    def _step(self, name, result, detail=''):
+        self._steps.append((name, result, detail))
+        return result == OK
+
+    def _check(self, parsed_args):
+        node = types.SimpleNamespace(uuid='(checked)', driver_info=None)
+        try:
+            node.driver_info = _load_driver_info(parsed_args.driver_info)
+        except (OSError, ValueError) as exc:
+            self._step('read driver_info', FAILED,
+                       '%s. Fix: pass a JSON object or @FILE.' % exc)
+            return
+        self._step('read driver_info', OK, ', '.join(sorted(
+            k for k in node.driver_info if k != 'sasl_password')))
+        try:
+            info = common.parse_driver_info(node)
+        except exception.IronicException as exc:
+            policy = isinstance(exc.__context__, errors.UnsafeURI)
+            self._step('URI policy' if policy else 'parse driver_info',
+                       FAILED, str(exc))
+            return
+        self._step('parse driver_info', OK)
+        self._step('URI policy', OK, info.params.uri)
+        if not self._connect(info):
+            return
+        self._find(info, parsed_args.mac)
+
+    def _connect(self, info):
+        try:
+            conn = virt_connection.open_connection(info.params)
+        except errors.AuthFailed as exc:
+            self._step('connect', OK, info.params.uri)
+            return self._step(
+                'authenticate', FAILED,
+                '%s. Fix: check sasl_username and sasl_password.' % exc)
+        except errors.ConnectionFailed as exc:
+            return self._step(
+                'connect', FAILED,
+                '%s. Fix: check libvirt_uri, ssh_key_filename and '
+                'tls_pki_path, and that libvirtd runs on that host.' % exc)
+        conn.close()
+        self._step('connect', OK, info.params.uri)
+        return self._step('authenticate', OK,
+                          'SASL user %s' % info.params.sasl_username
+                          if info.params.sasl_username else 'no SASL')
+
+    def _find(self, info, macs):
+        connection = virt_connection.ConnectionCache(size=1).get(info.params)
+        find = locator.DomainLocator()
+        try:
+            if info.domain is not None:
+                how = 'by name or UUID %s' % info.domain
+                domain = find.by_ident(connection, info.domain)
+            elif macs:
+                how = 'by MAC address %s' % ', '.join(macs)
+                domain = find.by_macs(connection, macs)
+            else:
+                return self._step(
+                    'find domain', FAILED,
+                    'driver_info has no libvirt_domain. Fix: set it, or '
+                    "pass the node's port MAC addresses with --mac.")
+            state = domain.power_state()
+        except errors.AmbiguousDomain as exc:
+            return self._step('find domain', FAILED,
+                              '%s. Fix: set libvirt_domain.' % exc)
+        except errors.DomainNotFound as exc:
+            return self._step('find domain', FAILED,
+                              '%s. Fix: check libvirt_domain or the MAC '
+                              'addresses.' % exc)
+        except errors.LibvirtCoreError as exc:
+            return self._step('find domain', FAILED, str(exc))
+        finally:
+            connection.close()
+        self._step('find domain', OK, '%s (%s), %s' % (domain.name,
+                                                       domain.uuid, how))
+        return self._step('power state', OK,
+                          {virt_domain.POWER_ON: 'power on',
+                           virt_domain.POWER_OFF: 'power off'}.get(
+                               state, 'error'))

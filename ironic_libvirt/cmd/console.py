@@ -1,0 +1,50 @@
+"""``ironic-libvirt console``: a domain's serial console on stdin/stdout.
+
+The ``libvirt-socat`` console interface runs this under socat; it can also
+be run by hand. The terminal (or socat's pty) is put in raw mode so that
+every key reaches the guest.
+"""
+
+import contextlib
+import sys
+import termios
+import tty
+
+from cliff import command
+
+from ironic_libvirt.cmd import hypervisor
+from ironic_libvirt.virt import console
+from ironic_libvirt.virt import locator
+
+
+@contextlib.contextmanager
+def _raw(fd):
+    try:
+        saved = termios.tcgetattr(fd)
+    except termios.error:  # not a terminal
+        yield
+        return
+    tty.setraw(fd)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+class Console(command.Command):
+    """Attach stdin/stdout to a domain's serial console."""
+
+    def get_parser(self, prog_name):
+        parser = hypervisor.add_connection_arguments(
+            super().get_parser(prog_name))
+        parser.add_argument('--domain', required=True,
+                            help='name or UUID of the domain')
+        return parser
+
+    def take_action(self, parsed_args):
+        in_fd, out_fd = sys.stdin.fileno(), sys.stdout.fileno()
+        with hypervisor.connected(parsed_args) as connection:
+            domain = locator.DomainLocator().by_ident(connection,
+                                                      parsed_args.domain)
+            with _raw(in_fd):
+                console.attach(connection, domain.uuid, in_fd, out_fd)

@@ -1,0 +1,227 @@
+"""Commands about one hypervisor: domains, create-fleet, enroll-file.
+
+The URI is the operator's own: unlike a node's driver_info it is not held
+to the driver's URI policy (``check`` applies that policy).
+"""
+
+import contextlib
+import json
+import os
+
+from cliff import lister
+import yaml
+
+from ironic_libvirt.virt import connection as virt_connection
+from ironic_libvirt.virt import errors
+from ironic_libvirt.virt import fleet
+
+PASSWORD_ENV = 'IRONIC_LIBVIRT_SASL_PASSWORD'
+
+
+def add_connection_arguments(parser, uri_required=True):
+    """Add --uri and the credential options to an argument parser."""
+    parser.add_argument('--uri', required=uri_required,
+                        help='libvirt URI of the hypervisor')
+    parser.add_argument('--ssh-key-filename', metavar='PATH',
+                        help='private key for qemu+ssh URIs')
+    parser.add_argument('--tls-pki-path', metavar='DIR',
+                        help='directory with cacert.pem, clientcert.pem and '
+                             'clientkey.pem for qemu+tls URIs')
+    parser.add_argument('--sasl-username', metavar='USER',
+                        help='SASL user name (qemu+tcp, qemu+tls)')
+    parser.add_argument('--sasl-password-env', metavar='VARIABLE',
+                        default=PASSWORD_ENV,
+                        help='environment variable holding the SASL '
+                             'password (default: %(default)s); passwords '
+                             'are never taken on the command line')
+    return parser
+
+
+def connection_params(parsed_args):
+    """The ConnectionParams of the connection options.
+
+    :raises: RuntimeError if the SASL password is missing.
+    """
+    password = None
+    if parsed_args.sasl_username is not None:
+        password = os.environ.get(parsed_args.sasl_password_env)
+        if password is None:
+            raise RuntimeError(
+                '--sasl-username needs the password in the environment '
+                'variable %s' % parsed_args.sasl_password_env)
+    return virt_connection.ConnectionParams(
+        uri=parsed_args.uri, ssh_key_filename=parsed_args.ssh_key_filename,
+        tls_pki_path=parsed_args.tls_pki_path,
+        sasl_username=parsed_args.sasl_username, sasl_password=password)
+
+
+@contextlib.contextmanager
+def connected(parsed_args):
+    """A :class:`~ironic_libvirt.virt.connection.Connection` to the URI.
+
+    It is closed when the block ends.
+    """
+    connection = virt_connection.ConnectionCache(size=1).get(
+        connection_params(parsed_args))
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+class Domains(lister.Lister):
+    """List a hypervisor's domains: state, MACs, boot device, firmware."""
+
+    def get_parser(self, prog_name):
+        return add_connection_arguments(super().get_parser(prog_name))
+
+    def take_action(self, parsed_args):
+        columns = ('Name', 'UUID', 'State', 'MAC addresses', 'Boot device',
+                   'Firmware')
+        rows = []
+        with connected(parsed_args) as connection:
+            for domain in fleet.domains(connection):
+                info = fleet.describe(domain)
+                rows.append((info['name'], info['uuid'], info['state'],
+                             ', '.join(info['macs']), info['boot_device'],
+                             info['firmware']))
+        return columns, rows
+
+
+class _Progress:
+    """A progress line on stderr: ``created 3/10 (node-2)``."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._tty = stream.isatty()
+
+    def __call__(self, done, total, name):
+        end = '\r' if self._tty and done < total else '\n'
+        self._stream.write('created %d/%d (%s)%s' % (done, total, name, end))
+        self._stream.flush()
+
+
+class CreateFleet(lister.Lister):
+    """Create N domains, from scratch or cloned from a base domain."""
+
+    def get_parser(self, prog_name):
+        parser = add_connection_arguments(super().get_parser(prog_name))
+        parser.add_argument('--count', type=int, required=True,
+                            help='how many domains')
+        parser.add_argument('--prefix', required=True,
+                            help='domain names are PREFIX-0, PREFIX-1, ...')
+        parser.add_argument('--base', metavar='DOMAIN',
+                            help='clone this shut-off domain instead of '
+                                 'creating empty machines')
+        parser.add_argument('--clone-strategy',
+                            choices=fleet.CLONE_STRATEGIES,
+                            default=fleet.FULL,
+                            help='full: copy the base disk; quick: a qcow2 '
+                                 'overlay of it (default: %(default)s)')
+        parser.add_argument('--memory-mib', type=int, default=1024,
+                            help='memory of new domains (default: '
+                                 '%(default)s)')
+        parser.add_argument('--vcpus', type=int, default=1,
+                            help='vCPUs of new domains (default: '
+                                 '%(default)s)')
+        parser.add_argument('--disk-gib', type=int, default=10,
+                            help='disk size of new domains (default: '
+                                 '%(default)s)')
+        parser.add_argument('--network', metavar='NAME',
+                            help='libvirt network of the NIC of new domains '
+                                 '(default: a user-mode NIC)')
+        parser.add_argument('--pool', default='default',
+                            help='storage pool of the disks (default: '
+                                 '%(default)s)')
+        parser.add_argument('--pool-path', default='/var/lib/libvirt/images',
+                            help='directory of the pool if it must be '
+                                 'created (default: %(default)s)')
+        return parser
+
+    def take_action(self, parsed_args):
+        if parsed_args.count < 1:
+            raise RuntimeError('--count must be at least 1')
+        names = ['%s-%d' % (parsed_args.prefix, index)
+                 for index in range(parsed_args.count)]
+        with connected(parsed_args) as connection:
+            created = fleet.create(
+                connection, names, parsed_args.pool, parsed_args.pool_path,
+                memory_mib=parsed_args.memory_mib, vcpus=parsed_args.vcpus,
+                disk_gib=parsed_args.disk_gib, network=parsed_args.network,
+                base=parsed_args.base, strategy=parsed_args.clone_strategy,
+                progress=_Progress(self.app.stderr))
+            return (('Name', 'UUID', 'MAC addresses'),
+                    [(d.name, d.uuid, ', '.join(d.mac_addresses()))
+                     for d in created])
+
+
+def _driver_info(params, domain):
+    info = {'libvirt_uri': params.uri, 'libvirt_domain': domain.name}
+    for key in ('ssh_key_filename', 'tls_pki_path', 'sasl_username',
+                'sasl_password'):
+        if getattr(params, key):
+            info[key] = getattr(params, key)
+    return info
+
+
+class EnrollFile(lister.Lister):
+    """Write a file of nodes and ports that `baremetal create` enrolls."""
+
+    def get_parser(self, prog_name):
+        parser = add_connection_arguments(super().get_parser(prog_name))
+        parser.add_argument('--domains', nargs='+', metavar='DOMAIN',
+                            help='only these domains (default: all)')
+        parser.add_argument('--driver', default='libvirt',
+                            help='hardware type of the nodes (default: '
+                                 '%(default)s)')
+        parser.add_argument('-o', '--output', required=True, metavar='FILE',
+                            help='file to write: YAML if it ends in .yaml '
+                                 'or .yml, else JSON. It holds the SASL '
+                                 'password if one is given, so it is made '
+                                 'readable by its owner only')
+        return parser
+
+    def take_action(self, parsed_args):
+        params = connection_params(parsed_args)
+        with connected(parsed_args) as connection:
+            nodes = [self._node(parsed_args, params, domain)
+                     for domain in self._domains(parsed_args, connection)]
+        document = {'nodes': nodes}
+        fd = os.open(parsed_args.output,
+                     os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, 'w') as output:
+            if parsed_args.output.endswith(('.yaml', '.yml')):
+                yaml.safe_dump(document, output, default_flow_style=False)
+            else:
+                json.dump(document, output, indent=2)
+                output.write('\n')
+        return (('Name', 'MAC addresses'),
+                [(n['name'], ', '.join(p['address'] for p in n['ports']))
+                 for n in nodes])
+
+    @staticmethod
+    def _domains(parsed_args, connection):
+        found = fleet.domains(connection)
+        if not parsed_args.domains:
+            return found
+        by_name = {d.name: d for d in found}
+        missing = sorted(set(parsed_args.domains) - set(by_name))
+        if missing:
+            raise errors.DomainNotFound('no such domains on %s: %s'
+                                        % (parsed_args.uri,
+                                           ', '.join(missing)))
+        return [by_name[n] for n in parsed_args.domains]
+
+    @staticmethod
+    def _node(parsed_args, params, domain):
+        hardware = domain.hardware()
+        return {
+            'name': domain.name,
+            'driver': parsed_args.driver,
+            'driver_info': _driver_info(params, domain),
+            'properties': {'cpus': hardware['vcpus'],
+                           'memory_mb': hardware['memory_kib'] // 1024,
+                           'local_gb': hardware['disk_bytes'] // fleet.GIB,
+                           'cpu_arch': hardware['arch']},
+            'ports': [{'address': mac} for mac in hardware['macs']],
+        }
