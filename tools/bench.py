@@ -38,12 +38,12 @@ import xml.etree.ElementTree as ET
 from oslo_service import backend  # noqa: E402
 backend.init_backend(backend.BackendType.THREADING)
 
-import libvirt  # noqa: E402
 from ironic.common import context as ironic_context  # noqa: E402
 from ironic.conductor import task_manager  # noqa: E402
 from ironic.conf import CONF  # noqa: E402
 from ironic.db import migration  # noqa: E402
 from ironic import objects  # noqa: E402
+import libvirt  # noqa: E402
 
 from ironic_libvirt.drivers import common  # noqa: E402
 
