@@ -12,10 +12,9 @@ from cliff import lister
 import yaml
 
 from ironic_libvirt.virt import connection as virt_connection
+from ironic_libvirt.virt import console
 from ironic_libvirt.virt import errors
 from ironic_libvirt.virt import fleet
-
-PASSWORD_ENV = 'IRONIC_LIBVIRT_SASL_PASSWORD'
 
 
 def add_connection_arguments(parser, uri_required=True):
@@ -30,7 +29,7 @@ def add_connection_arguments(parser, uri_required=True):
     parser.add_argument('--sasl-username', metavar='USER',
                         help='SASL user name (qemu+tcp, qemu+tls)')
     parser.add_argument('--sasl-password-env', metavar='VARIABLE',
-                        default=PASSWORD_ENV,
+                        default=console.PASSWORD_ENV,
                         help='environment variable holding the SASL '
                              'password (default: %(default)s); passwords '
                              'are never taken on the command line')

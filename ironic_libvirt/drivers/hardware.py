@@ -18,6 +18,7 @@ from ironic.drivers.modules import noop_mgmt
 from ironic.drivers.modules import pxe
 from oslo_log import log
 
+from ironic_libvirt.drivers import console
 from ironic_libvirt.drivers import inspect
 from ironic_libvirt.drivers import management
 from ironic_libvirt.drivers import power
@@ -42,6 +43,12 @@ class LibvirtHardware(generic.GenericHardware):
     def supported_inspect_interfaces(self):
         """List of supported inspect interfaces."""
         return [inspect.LibvirtInspect] + super().supported_inspect_interfaces
+
+    @property
+    def supported_console_interfaces(self):
+        """List of supported console interfaces."""
+        return ([console.LibvirtSocatConsole]
+                + super().supported_console_interfaces)
 
 
 class PXELibvirtAgentHardware(LibvirtHardware):

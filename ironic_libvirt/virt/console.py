@@ -12,6 +12,8 @@ import threading
 import libvirt
 
 _CHUNK = 4096
+# Environment variable of the SASL password for the console command.
+PASSWORD_ENV = 'IRONIC_LIBVIRT_SASL_PASSWORD'
 
 
 def _pump_out(stream, out_fd, done):
