@@ -18,6 +18,8 @@ on the conductor and the hypervisor sharing a disk.
 
 import functools
 import http.server
+import io
+import json
 import socket
 import threading
 import xml.etree.ElementTree as ET
@@ -28,6 +30,7 @@ from ironic import objects
 import libvirt
 import pytest
 
+from ironic_libvirt.cmd import main
 from tests.functional import base
 from tests.harness import system
 
@@ -194,3 +197,44 @@ class TestBeyondPowerTCP(base.FunctionalTestCase):
     def _stop_console(self, node):
         with self.task(node) as task:
             task.driver.console.stop_console(task)
+
+
+def _cli_json(*args):
+    stdout, stderr = io.StringIO(), io.StringIO()
+    rc = main.IronicLibvirtApp(stdout=stdout, stderr=stderr).run(
+        list(args) + ['-f', 'json'])
+    assert rc == 0, stderr.getvalue()
+    return json.loads(stdout.getvalue())
+
+
+@pytest.mark.parametrize('strategy', ['full', 'quick'])
+def test_create_fleet_clones_that_boot(clean_libvirtd, strategy):
+    uri = clean_libvirtd.uri_unix
+    pool = ['--pool', 'fleet-%s' % strategy, '--pool-path',
+            '/var/lib/libvirt/images/fleet-%s' % strategy]
+    base_rows = _cli_json('create-fleet', '--uri', uri, '--count', '1',
+                          '--prefix', 'base-%s' % strategy, '--memory-mib',
+                          '32', '--disk-gib', '1', *pool)
+    rows = _cli_json('create-fleet', '--uri', uri, '--count', '2',
+                     '--prefix', 'clone-%s' % strategy, '--base',
+                     base_rows[0]['Name'], '--clone-strategy', strategy,
+                     *pool)
+    assert [r['Name'] for r in rows] == ['clone-%s-0' % strategy,
+                                         'clone-%s-1' % strategy]
+    conn = libvirt.open(uri)
+    try:
+        dom = conn.lookupByName(rows[1]['Name'])
+        source = ET.fromstring(dom.XMLDesc(0)).find(
+            "devices/disk[@device='disk']/source").get('file')
+        volume = conn.storageVolLookupByPath(source)
+        backing = ET.fromstring(volume.XMLDesc(0)).find('backingStore')
+        assert (backing is not None) == (strategy == 'quick')
+        assert source.endswith('clone-%s-1.qcow2' % strategy)
+        dom.create()
+        assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+        listed = {r['Name']: r for r in _cli_json('domains', '--uri', uri)}
+        assert listed[rows[1]['Name']]['State'] == 'running'
+        assert listed[rows[1]['Name']]['MAC addresses'] == rows[1][
+            'MAC addresses']
+    finally:
+        conn.close()
