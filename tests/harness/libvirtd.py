@@ -211,10 +211,8 @@ class Libvirtd:
                 '--pid-file', self.pid_file]
             if self._tcp or self._tls:
                 cmd.append('--listen')
-            self._libvirtd = process.spawn(
-                cmd, self.log_file, env=self.sasl.env if self.sasl else None)
-            system.wait_for(self._libvirtd_ready, timeout,
-                            'libvirtd on %s' % self.socket)
+            self._libvirtd_command = cmd
+            self._start_libvirtd(timeout)
             if self._ssh:
                 self.sshd = sshd.Sshd(self.base_dir / 'ssh',
                                       self.namespace_command).start(timeout)
@@ -222,6 +220,30 @@ class Libvirtd:
             self.stop()
             raise
         return self
+
+    def _start_libvirtd(self, timeout):
+        self._libvirtd = process.spawn(
+            self._libvirtd_command, self.log_file,
+            env=self.sasl.env if self.sasl else None)
+        system.wait_for(self._libvirtd_ready, timeout,
+                        'libvirtd on %s' % self.socket)
+
+    def restart_libvirtd(self, timeout=20):
+        """Stop libvirtd and start it again; domains keep running.
+
+        Clients' connections break, as when an operator restarts the
+        daemon.
+        """
+        process.terminate(self._libvirtd)
+        self._start_libvirtd(timeout)
+
+    def freeze(self):
+        """Stop libvirtd with SIGSTOP: it hangs, its sockets stay open."""
+        os.kill(self._libvirtd.pid, signal.SIGSTOP)
+
+    def thaw(self):
+        """Resume a frozen libvirtd."""
+        os.kill(self._libvirtd.pid, signal.SIGCONT)
 
     def _libvirtd_ready(self):
         process.check_alive(self._libvirtd, 'libvirtd', self.log_file)

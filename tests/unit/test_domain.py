@@ -1,11 +1,11 @@
 """The core's Domain and locator on libvirt's test driver (no Ironic)."""
 
-import threading
 import xml.etree.ElementTree as ET
 
 from ironic_libvirt.virt import connection
 from ironic_libvirt.virt import errors
 from ironic_libvirt.virt import locator
+from tests import races
 from tests.unit import base
 
 
@@ -20,31 +20,11 @@ class DomainTestCase(base.TestCase):
         domain = self.locator.by_ident(self.connection, 'node-0')
         devices_before = ET.tostring(
             ET.fromstring(self.xml('node-0')).find('devices'))
-        barrier = threading.Barrier(24)
-        failures = []
-
-        def edit(i):
-            barrier.wait()
-            try:
-                if i % 2:
-                    domain.set_firmware('uefi')
-                else:
-                    domain.set_boot_device('hd')
-            except Exception as exc:  # collected for the assertion below
-                failures.append(exc)
-
-        threads = [threading.Thread(target=edit, args=(i,))
-                   for i in range(24)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        self.assertEqual([], failures)
-        root = ET.fromstring(self.xml('node-0'))
-        self.assertEqual('efi', root.find('os').get('firmware'))
-        self.assertEqual(['hd', 'network'],
-                         [b.get('dev') for b in root.iter('boot')])
-        self.assertEqual(devices_before, ET.tostring(root.find('devices')))
+        lost = races.race_edits(domain, lambda: ET.fromstring(self.xml('node-0')),
+                          rounds=60)
+        self.assertEqual([], lost)
+        self.assertEqual(devices_before, ET.tostring(
+            ET.fromstring(self.xml('node-0')).find('devices')))
 
     def test_by_uuid_and_by_name(self):
         by_uuid = self.locator.by_ident(self.connection, base.uuid_of(1))
