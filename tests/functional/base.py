@@ -24,12 +24,12 @@ import uuid
 import xml.etree.ElementTree as ET
 
 import fixtures
-import libvirt
-import pytest
 from ironic.conductor import task_manager
 from ironic.tests.unit.db import base as db_base
 from ironic.tests.unit.objects import utils as obj_utils
+import libvirt
 from oslo_utils import uuidutils
+import pytest
 
 from ironic_libvirt.drivers import common
 from tests.harness import domains

@@ -19,11 +19,11 @@ domains, followed by the failures a user meets on that transport.
 
 import xml.etree.ElementTree as ET
 
-import libvirt
 from ironic.common import boot_devices
 from ironic.common import boot_modes
 from ironic.common import exception
 from ironic.common import states
+import libvirt
 
 from ironic_libvirt.drivers import common
 from tests.functional import base
@@ -35,8 +35,7 @@ SHUTOFF = libvirt.VIR_DOMAIN_SHUTOFF
 
 
 class _Scenarios:
-    """What every transport must do; mixed into a test class per transport.
-    """
+    """What every transport must do; mixed into a test class per transport."""
 
     def _power(self, node, power_state, timeout=10):
         with self.task(node) as task:
