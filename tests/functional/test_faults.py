@@ -8,11 +8,11 @@ wrong password that must not leak.
 import threading
 import xml.etree.ElementTree as ET
 
-import libvirt
-import pytest
 from ironic.common import exception
 from ironic.common import states
 from ironic.conductor import utils as cond_utils
+import libvirt
+import pytest
 
 from ironic_libvirt.drivers import common
 from tests.functional import base
