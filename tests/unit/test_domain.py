@@ -20,8 +20,8 @@ class DomainTestCase(base.TestCase):
         domain = self.locator.by_ident(self.connection, 'node-0')
         devices_before = ET.tostring(
             ET.fromstring(self.xml('node-0')).find('devices'))
-        lost = races.race_edits(domain, lambda: ET.fromstring(self.xml('node-0')),
-                          rounds=60)
+        lost = races.race_edits(
+            domain, lambda: ET.fromstring(self.xml('node-0')), rounds=60)
         self.assertEqual([], lost)
         self.assertEqual(devices_before, ET.tostring(
             ET.fromstring(self.xml('node-0')).find('devices')))
