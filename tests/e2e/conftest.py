@@ -10,16 +10,29 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Fixtures for end-to-end tests against a real standalone Ironic."""
+"""Fixtures for end-to-end tests against a real standalone Ironic.
+
+libvirt's test driver keeps its state per process, so tests that check
+what Ironic did from the outside use real QEMU domains on the harness's
+private libvirtd, which the Ironic process reaches over qemu+tcp with SASL
+(the driver refuses the ``socket=`` URI of the private unix socket).
+"""
 
 import importlib.metadata
 import os
 import sys
+import time
+import urllib.error
+import uuid
 import warnings
 
+import libvirt
 import pytest
 
+from tests.harness import domains as harness_domains
 from tests.harness import ironic as ironic_harness
+from tests.harness import libvirtd as harness_libvirtd
+from tests.harness import system
 
 PROJECT_HARDWARE_TYPES = [
     'libvirt', 'pxe_libvirt_agent', 'pxe_libvirt_iscsi', 'fake_libvirt_fake',
@@ -29,6 +42,8 @@ PROJECT_ENTRY_POINTS = {
     'ironic.hardware.interfaces.power': ['libvirt'],
     'ironic.hardware.interfaces.management': ['libvirt'],
 }
+# Seconds between Ironic's power state syncs: small, for the sync test.
+SYNC_INTERVAL = 2
 
 
 def _project_drivers_missing():
@@ -61,16 +76,29 @@ def pytest_report_header(config):
         PROJECT_HARDWARE_TYPES)
 
 
+def _in_ci():
+    return os.environ.get('CI', '').lower() not in ('', '0', 'false', 'no')
+
+
+def skip_or_fail(reason):
+    """Skip the test, or fail it in CI, where everything must run."""
+    if _in_ci():
+        pytest.fail('CI must run the end-to-end tests, but: %s' % reason,
+                    pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope='session')
 def ironic(tmp_path_factory):
     """A running IronicService with this project's drivers if loadable.
 
-    ``fake-hardware`` with fake power and management is always enabled.
+    ``fake-hardware`` with fake power and management is always enabled,
+    and so is libvirt's test driver ([libvirt] allow_test_driver).
     """
     bin_dir = os.path.dirname(sys.executable)
     if not os.path.exists(os.path.join(bin_dir, 'ironic')):
-        pytest.skip('no ironic in %s: run pytest from the Ironic venv'
-                    % bin_dir)
+        skip_or_fail('no ironic in %s: run pytest from the Ironic venv'
+                     % bin_dir)
     if PROJECT_DRIVERS_MISSING:
         kwargs = {}
     else:
@@ -79,9 +107,191 @@ def ironic(tmp_path_factory):
                 'fake-hardware'],
             'enabled_power_interfaces': ['libvirt', 'fake'],
             'enabled_management_interfaces': ['libvirt', 'fake'],
-            'config': {'libvirt': {'allow_test_driver': True}},
+            'config': {
+                'libvirt': {'allow_test_driver': True},
+                # Record power changes made behind Ironic's back instead
+                # of undoing them (Ironic's default), so tests can see them.
+                'conductor': {'force_power_state_during_sync': False},
+            },
         }
     with ironic_harness.IronicService(
             tmp_path_factory.mktemp('ironic'), bin_dir=bin_dir,
-            **kwargs) as service:
+            sync_power_state_interval=SYNC_INTERVAL, **kwargs) as service:
         yield service
+
+
+@pytest.fixture(scope='session')
+def libvirt_ironic(ironic):
+    """The Ironic service, when it has this project's drivers."""
+    if PROJECT_DRIVERS_MISSING:
+        skip_or_fail('ironic-libvirt drivers unavailable: %s'
+                     % PROJECT_DRIVERS_MISSING)
+    return ironic
+
+
+@pytest.fixture(scope='session')
+def libvirtd():
+    """A private libvirtd with QEMU, listening on qemu+tcp with SASL."""
+    reason = system.skip_reason()
+    if reason is not None:
+        skip_or_fail(reason)
+    with harness_libvirtd.Libvirtd(tcp=True) as daemon:
+        yield daemon
+
+
+class QemuDomains:
+    """Creates real QEMU domains and the driver_info that reaches them."""
+
+    def __init__(self, daemon):
+        self.daemon = daemon
+        self._conn = libvirt.open(daemon.uri_unix)
+        self._count = 0
+
+    def create(self):
+        """Define a shut off domain with a disk; return its libvirt object.
+
+        Its name is unique, its first MAC is ``domain.mac``.
+        """
+        self._count += 1
+        name = 'e2e-%s' % uuid.uuid4().hex[:8]
+        disk = harness_domains.create_disk(
+            self.daemon.base_dir / ('%s.img' % name))
+        mac = '52:54:00:e2:%02x:%02x' % divmod(self._count, 256)
+        domain = self._conn.defineXML(harness_domains.minimal_domain_xml(
+            name, mac, uuid=str(uuid.uuid4()), disk=disk))
+        domain.mac = mac
+        return domain
+
+    def driver_info(self, domain=None):
+        """driver_info for qemu+tcp with SASL, naming ``domain`` if given."""
+        info = {'libvirt_uri': self.daemon.uri_tcp,
+                'sasl_username': self.daemon.sasl_username,
+                'sasl_password': self.daemon.sasl_password}
+        if domain is not None:
+            info['libvirt_domain'] = domain.name()
+        return info
+
+    def state(self, domain):
+        """'running', 'shut off', ... as virsh says it."""
+        return self.daemon.virsh('domstate', domain.name()).strip()
+
+    def domain_id(self, domain):
+        """The running domain's ID: a new one for every start."""
+        return int(self.daemon.virsh('domid', domain.name()))
+
+    def close(self):
+        self._conn.close()
+
+
+@pytest.fixture
+def qemu(libvirt_ironic, libvirtd, nodes):
+    """Real QEMU domains for one test; removed after the test's nodes."""
+    made = QemuDomains(libvirtd)
+    yield made
+    made.close()
+    nodes.delete_all()
+    libvirtd.cleanup_domains()
+
+
+class Nodes:
+    """Ironic nodes of one test.
+
+    Steps a scenario is about run ``baremetal`` (``cli=True``, about 1.5 s
+    a call); set-up steps and polling use the API.
+    """
+
+    def __init__(self, service):
+        self.ironic = service
+        self.created = []
+
+    def cli(self, *args, json=True):
+        """``baremetal ARGS`` against the service."""
+        return self.ironic.baremetal(*args, json=json)
+
+    def api(self, node):
+        """The node as the API returns it."""
+        return self.ironic.request('GET', '/v1/nodes/%s' % node)
+
+    def create(self, driver, driver_info, cli=False):
+        """Enroll a node; return it as created."""
+        name = 'e2e-%s' % uuid.uuid4().hex[:8]
+        if cli:
+            args = ['node', 'create', '--driver', driver, '--name', name]
+            for key, value in driver_info.items():
+                args += ['--driver-info', '%s=%s' % (key, value)]
+            node = self.cli(*args)
+        else:
+            node = self.ironic.request('POST', '/v1/nodes', {
+                'driver': driver, 'name': name, 'driver_info': driver_info})
+        self.created.append(node['uuid'])
+        return node
+
+    def validate(self, node):
+        """``baremetal node validate``: {interface: (result, reason)}."""
+        return {row['Interface']: (row['Result'], row['Reason'])
+                for row in self.cli('node', 'validate', node)}
+
+    def manage(self, node, cli=False):
+        """Move the node to manageable; return it."""
+        if cli:
+            self.cli('node', 'manage', node, '--wait', '60', json=False)
+            return self.api(node)
+        self.ironic.request('PUT', '/v1/nodes/%s/states/provision' % node,
+                            {'target': 'manage'})
+        return self._wait(node, 'provision state manageable',
+                          lambda n: n['provision_state'] != 'verifying'
+                          and n['target_provision_state'] is None,
+                          lambda n: n['provision_state'] == 'manageable')
+
+    def power(self, node, action, cli=False):
+        """Power ``on``, ``off`` or ``reboot``; wait for the power state."""
+        if cli and action == 'reboot':
+            self.cli('node', 'reboot', node, json=False)
+        elif cli:
+            self.cli('node', 'power', action, node, json=False)
+        else:
+            target = 'rebooting' if action == 'reboot' else 'power ' + action
+            self.ironic.request('PUT', '/v1/nodes/%s/states/power' % node,
+                                {'target': target})
+        state = 'power on' if action == 'reboot' else 'power ' + action
+        return self._wait(node, state,
+                          lambda n: n['target_power_state'] is None,
+                          lambda n: n['power_state'] == state)
+
+    def _wait(self, node, what, done, success, timeout=60):
+        """Poll until ``done(node)``; fail unless ``success(node)``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            current = self.api(node)
+            if done(current) and success(current):
+                return current
+            if done(current) and current['last_error']:
+                raise AssertionError('node %s: not %s: %s'
+                                     % (node, what, current['last_error']))
+            if time.monotonic() > deadline:
+                raise AssertionError('node %s: not %s after %ss: %s'
+                                     % (node, what, timeout, current))
+            time.sleep(0.1)
+
+    def delete_all(self):
+        """Delete the nodes created so far, waiting out node locks."""
+        while self.created:
+            node = self.created.pop()
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    self.ironic.request('DELETE', '/v1/nodes/%s' % node)
+                    break
+                except urllib.error.HTTPError as exc:
+                    # 409: locked by a power action or the power sync.
+                    if exc.code != 409 or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+
+
+@pytest.fixture
+def nodes(libvirt_ironic):
+    """A :class:`Nodes` whose nodes are deleted after the test."""
+    made = Nodes(libvirt_ironic)
+    yield made
+    made.delete_all()
