@@ -255,8 +255,8 @@ def run(hypervisors, sizes, old_sample):
 
 
 def run_real(args):
-    sys.path.insert(0, os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))))
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, repo)
     from tests.harness import libvirtd as harness
     from tests.harness import system
 
@@ -270,7 +270,7 @@ def run_real(args):
         subprocess.run(daemon.namespace_command + [
             sys.executable, '-m', 'tools.bench', '--only-system',
             '--sizes', args.sizes, '--old-sample', str(args.old_sample)],
-            check=True)
+            env=dict(os.environ, PYTHONPATH=repo), check=True)
         uri = 'qemu+ssh://root@127.0.0.1:%d/system?no_verify=1&no_tty=1' % (
             daemon.sshd.port)
         key = str(daemon.sshd.keyfile)
@@ -292,6 +292,8 @@ def main():
                              'libvirtd (root)')
     parser.add_argument('--only-system', action='store_true',
                         help=argparse.SUPPRESS)
+    parser.add_argument('--skip-test-driver', action='store_true',
+                        help='with --real, measure only the real libvirtd')
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(',')]
     print('ironic-libvirt benchmark: %s' % ' '.join(sys.argv))
@@ -300,7 +302,8 @@ def main():
             'qemu:///system (real libvirtd, QEMU domains)', 'qemu:///system',
             {'libvirt_uri': 'qemu:///system'})], sizes, args.old_sample)
         return
-    run(lambda w: [test_hypervisor(w)], sizes, args.old_sample)
+    if not (args.real and args.skip_test_driver):
+        run(lambda w: [test_hypervisor(w)], sizes, args.old_sample)
     if args.real:
         run_real(args)
 

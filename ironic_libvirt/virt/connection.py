@@ -123,11 +123,21 @@ def check_uri(params, allow_test_driver=False, allowed_path_dirs=()):
         must lie in; empty to admit any absolute path.
     :raises: UnsafeURI naming the refused part.
     """
+    if not params.uri.isascii() or not params.uri.isprintable() or any(
+            c.isspace() for c in params.uri):
+        # Python's URL parser drops some of these characters and libvirt's
+        # does not: the two must see the same URI.
+        raise errors.UnsafeURI('it may hold only printable ASCII characters '
+                               'without spaces', 'libvirt_uri')
     try:
         parts = urllib.parse.urlsplit(params.uri)
         port = parts.port
     except ValueError as exc:
         raise errors.UnsafeURI('it cannot be parsed: %s' % exc, 'libvirt_uri')
+    if params.uri.partition(':')[0] != parts.scheme:
+        # urlsplit() lowercases the scheme; libvirt sees it as written.
+        raise errors.UnsafeURI('the scheme must be written in lower case',
+                               'libvirt_uri')
     driver, transport = _transport(parts)
 
     if driver == 'test':
@@ -181,6 +191,9 @@ def _check_authority(parts, transport, port):
 
 def _check_query(query):
     for name, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        if not name:
+            raise errors.UnsafeURI('a query parameter has no name',
+                                   'libvirt_uri')
         if name not in SAFE_QUERY_VALUES:
             raise errors.UnsafeURI(
                 'the query parameter %r is not allowed (allowed: %s; key '
