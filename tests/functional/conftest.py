@@ -12,6 +12,7 @@
 
 """Fixtures starting real components (libvirtd, QEMU, sshd, SASL, TLS)."""
 
+import concurrent.futures
 import ctypes
 import os
 import subprocess
@@ -90,8 +91,13 @@ def observer(libvirtd):
 
 @pytest.fixture(scope='class')
 def hypervisor(request, libvirtd, system_socket, observer):
-    """Hand the harness to a test class; remove every domain after it."""
+    """Hand the harness to a test class; remove every domain after it.
+
+    ``disposer`` runs the removal of each test's domains in the background.
+    """
     request.cls.daemon = libvirtd
     request.cls.observer = observer
-    yield libvirtd
+    with concurrent.futures.ThreadPoolExecutor(4) as disposer:
+        request.cls.disposer = disposer
+        yield libvirtd
     libvirtd.cleanup_domains()

@@ -74,7 +74,7 @@ class _Scenarios:
         pid = self.qemu_pid()
 
         self.assertRaises(exception.PowerStateFailure, self._power, node,
-                          states.SOFT_POWER_OFF, timeout=2)
+                          states.SOFT_POWER_OFF, timeout=1)
 
         self.assertEqual(RUNNING, self.state())
         self.assertEqual(pid, self.qemu_pid())
