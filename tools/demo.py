@@ -341,6 +341,12 @@ def _parse_args(argv):
     return args
 
 
+def _log_problems(ironic, count=10):
+    lines = [line for line in ironic.log_text().splitlines()
+             if ' ERROR ' in line or ' WARNING ' in line]
+    return '\n'.join(lines[-count:]) or ironic.log_tail(count)
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -382,10 +388,9 @@ def _run(args, work_dir):
             _say('\n' + demo.table())
             _say('\n$ baremetal node list')
             _say(ironic.baremetal('node', 'list', json=False).rstrip())
-        except BaseException:
-            if ironic.process is not None:
-                _say('\nIronic log (last lines):\n%s'
-                     % ironic.log_tail(15))
+        except Exception:
+            _say('\nIronic log, last warnings and errors:\n%s'
+                 % _log_problems(ironic))
             raise
         finally:
             ironic.stop()
@@ -398,6 +403,9 @@ def _run(args, work_dir):
 
 def main(argv=None):
     args = _parse_args(sys.argv[1:] if argv is None else argv)
+    # Ctrl-C, kill and a closed terminal all clean up (SIGINT included: a
+    # shell ignores it for background jobs, which Python would inherit).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     work_dir = pathlib.Path(tempfile.mkdtemp(prefix='ironic-libvirt-demo-'))
