@@ -184,7 +184,7 @@ class _RemoteScenarios(_Scenarios):
         info.update(self.credentials())
         node = self.create_node(**info)
         self.assert_fails(node, common.LibvirtConnectionError,
-                          '127.0.0.1:%d' % closed,
+                          '127.0.0.1:%d' % closed, 'Connection refused',
                           'Check driver_info libvirt_uri')
 
 
@@ -192,6 +192,22 @@ class UnixSocketTestCase(_Scenarios, base.FunctionalTestCase):
     """qemu:///system through the default unix socket."""
 
     transport = 'unix'
+
+    def test_one_time_boot_device_applies_at_reboot(self):
+        # Ironic's deploy flow: a one-time device set while running, then a
+        # reboot. Nothing here depends on the transport.
+        node = self.create_node()
+        self._power(node, states.POWER_ON)
+        with self.task(node) as task:
+            task.driver.management.set_boot_device(task, boot_devices.CDROM,
+                                                   persistent=False)
+        self.assertEqual(['network'], base.boot_order(self.xml(flags=0)))
+
+        self._power(node, states.REBOOT)
+
+        self.assertEqual(['cdrom', 'network'],
+                         base.boot_order(self.xml(flags=0)))
+        self.assertEqual(['network'], base.boot_order(self.xml()))
 
 
 class SSHTestCase(_RemoteScenarios, base.FunctionalTestCase):
@@ -222,6 +238,7 @@ class SSHTestCase(_RemoteScenarios, base.FunctionalTestCase):
         node = self.create_node(ssh_key_filename=str(refused),
                                 **self.credentials())
         self.assert_fails(node, common.LibvirtConnectionError,
+                          'Permission denied (publickey)',
                           'Check driver_info libvirt_uri, ssh_key_filename')
 
 
