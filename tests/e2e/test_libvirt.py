@@ -169,10 +169,10 @@ def test_wrong_sasl_password_is_reported(nodes, qemu):
     node = nodes.create('libvirt', info)['uuid']
     # validate does not contact the hypervisor; manage does.
     _assert_valid(nodes.validate(node))
-    with pytest.raises(Exception):
+    with pytest.raises(AssertionError, match='authentication failed'):
         nodes.manage(node)
     error = nodes.api(node)['last_error']
-    assert 'sasl_username and sasl_password' in error
+    assert 'Check driver_info sasl_username and sasl_password' in error
     assert 'wrong-e2e-secret' not in error
 
 
