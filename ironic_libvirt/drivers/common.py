@@ -205,6 +205,26 @@ def validate(task):
             _forget(task)
 
 
+class DriverInfoMixin:
+    """get_properties() and validate() of every libvirt interface."""
+
+    def get_properties(self):
+        """Return the properties of the interface.
+
+        :returns: dictionary of <property name>:<property description>.
+        """
+        return COMMON_PROPERTIES.copy()
+
+    def validate(self, task):
+        """Check driver_info without contacting the hypervisor.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :raises: InvalidParameterValue on malformed parameter(s).
+        :raises: MissingParameterValue on missing parameter(s).
+        """
+        validate(task)
+
+
 _CACHE = None
 _LOCATOR = virt_locator.DomainLocator()
 # node UUID -> what RESOLVED_KEY holds, or None to ignore a stale record.

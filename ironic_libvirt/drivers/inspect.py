@@ -50,24 +50,8 @@ def _inventory(hardware, memory_mb):
     return inventory
 
 
-class LibvirtInspect(base.InspectInterface):
+class LibvirtInspect(common.DriverInfoMixin, base.InspectInterface):
     """Inspect a libvirt domain without booting it."""
-
-    def get_properties(self):
-        """Return the properties of the interface.
-
-        :returns: dictionary of <property name>:<property description>.
-        """
-        return common.COMMON_PROPERTIES.copy()
-
-    def validate(self, task):
-        """Check driver_info without contacting the hypervisor.
-
-        :param task: a TaskManager instance containing the node to act on.
-        :raises: InvalidParameterValue on malformed parameter(s).
-        :raises: MissingParameterValue on missing parameter(s).
-        """
-        common.validate(task)
 
     def inspect_hardware(self, task):
         """Read the domain's hardware into the node; create missing ports.

@@ -50,24 +50,8 @@ _BALLOON_UNITS = {'last_update': 's', 'major_fault': 'count',
                   'hugetlb_pgfail': 'count'}
 
 
-class LibvirtManagement(base.ManagementInterface):
+class LibvirtManagement(common.DriverInfoMixin, base.ManagementInterface):
     """Manage a libvirt domain's boot configuration."""
-
-    def get_properties(self):
-        """Return the properties of the interface.
-
-        :returns: dictionary of <property name>:<property description>.
-        """
-        return common.COMMON_PROPERTIES.copy()
-
-    def validate(self, task):
-        """Check driver_info without contacting the hypervisor.
-
-        :param task: a TaskManager instance containing the node to act on.
-        :raises: InvalidParameterValue on malformed parameter(s).
-        :raises: MissingParameterValue on missing parameter(s).
-        """
-        common.validate(task)
 
     def get_supported_boot_devices(self, task):
         """Return the boot devices: pxe, disk, cdrom, and floppy if present.

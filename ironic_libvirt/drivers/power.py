@@ -53,24 +53,8 @@ def _wait_for(task, power_state, timeout):
                                              timeout=timeout)
 
 
-class LibvirtPower(base.PowerInterface):
+class LibvirtPower(common.DriverInfoMixin, base.PowerInterface):
     """Power a libvirt domain on and off."""
-
-    def get_properties(self):
-        """Return the properties of the interface.
-
-        :returns: dictionary of <property name>:<property description>.
-        """
-        return common.COMMON_PROPERTIES.copy()
-
-    def validate(self, task):
-        """Check driver_info without contacting the hypervisor.
-
-        :param task: a TaskManager instance containing the node to act on.
-        :raises: InvalidParameterValue on malformed parameter(s).
-        :raises: MissingParameterValue on missing parameter(s).
-        """
-        common.validate(task)
 
     def get_power_state(self, task):
         """Return the power state of the node's domain.

@@ -243,6 +243,14 @@ def _request_credentials(credentials, params):
     return 0
 
 
+def _error_text(exc):
+    """libvirt's message without ssh's known_hosts chatter before it."""
+    lines = (exc.get_error_message() or str(exc)).splitlines()
+    return ' '.join(line.strip() for line in lines
+                    if line.strip() and not line.startswith(
+                        'Warning: Permanently added'))
+
+
 def open_connection(params):
     """Open a new libvirt connection.
 
@@ -258,7 +266,7 @@ def open_connection(params):
             return libvirt.openAuth(params.effective_uri, auth, 0)
         return libvirt.open(params.effective_uri)
     except libvirt.libvirtError as exc:
-        message = exc.get_error_message() or str(exc)
+        message = _error_text(exc)
         if exc.get_error_code() in _AUTH_ERRORS:
             raise errors.AuthFailed(message)
         raise errors.ConnectionFailed(message)

@@ -24,14 +24,10 @@ import logging
 import xml.etree.ElementTree as ET
 
 import fixtures
-from ironic.conductor import task_manager
-from ironic.tests.unit.db import base as db_base
-from ironic.tests.unit.objects import utils as obj_utils
 import libvirt
-from oslo_utils import uuidutils
 import pytest
 
-from ironic_libvirt.drivers import common
+from tests import driver_case
 from tests.harness import domains
 
 INACTIVE = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
@@ -78,7 +74,7 @@ def boot_order(xml):
 
 
 @pytest.mark.usefixtures('hypervisor')
-class FunctionalTestCase(db_base.DbTestCase):
+class FunctionalTestCase(driver_case.DriverTestCase):
     """Ironic DB test case with the libvirt driver on the harness's libvirtd.
 
     The ``hypervisor`` fixture sets ``daemon`` (the harness's Libvirtd),
@@ -97,7 +93,6 @@ class FunctionalTestCase(db_base.DbTestCase):
                     enabled_management_interfaces=['libvirt'],
                     enabled_boot_interfaces=['fake', 'pxe'],
                     enabled_deploy_interfaces=['fake', 'direct'])
-        self.addCleanup(self._reset_driver_state)
         self._enable_loggers()
         self.logs = self.useFixture(fixtures.FakeLogger(level=logging.DEBUG))
         self._define_domains()
@@ -110,19 +105,6 @@ class FunctionalTestCase(db_base.DbTestCase):
             if (name.partition('.')[0] in ('ironic', 'ironic_libvirt')
                     and isinstance(logger, logging.Logger)):
                 logger.disabled = False
-
-    def _clear_attrs(self):
-        # pytest binds the test method on the instance while it runs and
-        # deletes it afterwards; Ironic's clean-up must leave it alone.
-        method = self.__dict__.get(self._testMethodName)
-        super()._clear_attrs()
-        if method is not None:
-            self.__dict__[self._testMethodName] = method
-
-    @staticmethod
-    def _reset_driver_state():
-        common.connection_cache().close_all()
-        common._RESOLVED.clear()
 
     # The test's domains
 
@@ -166,17 +148,7 @@ class FunctionalTestCase(db_base.DbTestCase):
         if role is not None:
             values['libvirt_domain'] = self.domain_name(role)
         values.update(info)
-        node = obj_utils.create_test_node(
-            self.context, uuid=uuidutils.generate_uuid(), driver='libvirt',
-            driver_info=values)
-        for mac in macs:
-            obj_utils.create_test_port(self.context, node_id=node.id,
-                                       uuid=uuidutils.generate_uuid(),
-                                       address=mac)
-        return node
-
-    def task(self, node, shared=False):
-        return task_manager.acquire(self.context, node.uuid, shared=shared)
+        return self.add_node(values, macs)
 
     # Observations, through the tests' own connection
 

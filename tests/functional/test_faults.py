@@ -15,9 +15,16 @@ import libvirt
 import pytest
 
 from ironic_libvirt.drivers import common
+from tests import driver_case
 from tests.functional import base
 from tests.harness import libvirtd as harness_libvirtd
 from tests import races
+
+
+def _drop_connection_cache():
+    # The next use makes a new cache from the configuration of the moment.
+    common.connection_cache().close_all()
+    common._CACHE = None
 
 
 @pytest.fixture(scope='class')
@@ -44,9 +51,8 @@ class FaultsTestCase(base.FunctionalTestCase):
     def _new_connection_settings(self, **libvirt_opts):
         """Apply [libvirt] options that the connection cache reads once."""
         self.config(group='libvirt', **libvirt_opts)
-        common.connection_cache().close_all()
-        self.addCleanup(setattr, common, '_CACHE', None)
-        common._CACHE = None
+        _drop_connection_cache()
+        self.addCleanup(_drop_connection_cache)
 
     def test_libvirtd_restarts_during_sweeps(self):
         nodes = [self.create_node(role) for role in base.ROLES] * 3
@@ -124,8 +130,7 @@ class FaultsTestCase(base.FunctionalTestCase):
             task.driver.management.set_boot_device(task, 'cdrom',
                                                    persistent=False)
         # A conductor restart: every in-memory state of the driver is gone.
-        self._reset_driver_state()
-        common._PARSED.clear()
+        driver_case.reset_driver_state()
         with self.task(node) as task:
             self.assertEqual({'boot_device': 'cdrom', 'persistent': False},
                              task.driver.management.get_boot_device(task))

@@ -8,13 +8,9 @@ cache is emptied after every test.
 
 import os
 
-from ironic.conductor import task_manager
-from ironic.tests.unit.db import base as db_base
-from ironic.tests.unit.objects import utils as obj_utils
-from oslo_utils import uuidutils
-
 from ironic_libvirt.drivers import common
 from ironic_libvirt.virt import connection
+from tests import driver_case
 
 NODES_XML = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                          'nodes', 'nodes.xml')
@@ -30,7 +26,7 @@ def uuid_of(index):
     return '6b4e8d5e-0000-4000-8000-%012d' % index
 
 
-class TestCase(db_base.DbTestCase):
+class TestCase(driver_case.DriverTestCase):
     """Ironic DB test case with this driver enabled on the test driver."""
 
     def setUp(self):
@@ -42,21 +38,6 @@ class TestCase(db_base.DbTestCase):
                     enabled_boot_interfaces=['fake', 'pxe'],
                     enabled_deploy_interfaces=['fake', 'direct'])
         self.config(allow_test_driver=True, group='libvirt')
-        self.addCleanup(self._reset_driver_state)
-
-    def _clear_attrs(self):
-        # pytest binds the test method on the instance while it runs and
-        # deletes it afterwards; Ironic's clean-up must leave it alone.
-        method = self.__dict__.get(self._testMethodName)
-        super()._clear_attrs()
-        if method is not None:
-            self.__dict__[self._testMethodName] = method
-
-    @staticmethod
-    def _reset_driver_state():
-        common.connection_cache().close_all()
-        common._RESOLVED.clear()
-        common._PARSED.clear()
 
     def create_node(self, domain=None, macs=(), driver='libvirt', **info):
         """An Ironic node on the test hypervisor, with a port per MAC."""
@@ -64,17 +45,7 @@ class TestCase(db_base.DbTestCase):
         if domain is not None:
             driver_info['libvirt_domain'] = domain
         driver_info.update(info)
-        node = obj_utils.create_test_node(
-            self.context, uuid=uuidutils.generate_uuid(), driver=driver,
-            driver_info=driver_info)
-        for mac in macs:
-            obj_utils.create_test_port(self.context, node_id=node.id,
-                                       uuid=uuidutils.generate_uuid(),
-                                       address=mac)
-        return node
-
-    def task(self, node, shared=False):
-        return task_manager.acquire(self.context, node.uuid, shared=shared)
+        return self.add_node(driver_info, macs, driver)
 
     def hypervisor(self, uri=TEST_URI):
         """The driver's own connection to the test hypervisor."""

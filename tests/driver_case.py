@@ -1,0 +1,45 @@
+"""Ironic's DB test case, for the unit and functional tests of the driver."""
+
+from ironic.conductor import task_manager
+from ironic.tests.unit.db import base as db_base
+from ironic.tests.unit.objects import utils as obj_utils
+from oslo_utils import uuidutils
+
+from ironic_libvirt.drivers import common
+
+
+def reset_driver_state():
+    """Forget what the driver keeps in the process, as a restart would."""
+    common.connection_cache().close_all()
+    common._RESOLVED.clear()
+    common._PARSED.clear()
+
+
+class DriverTestCase(db_base.DbTestCase):
+    """Nodes in Ironic's test database, acquired with its task manager."""
+
+    def setUp(self):
+        super().setUp()
+        self.addCleanup(reset_driver_state)
+
+    def _clear_attrs(self):
+        # pytest binds the test method on the instance while it runs and
+        # deletes it afterwards; Ironic's clean-up must leave it alone.
+        method = self.__dict__.get(self._testMethodName)
+        super()._clear_attrs()
+        if method is not None:
+            self.__dict__[self._testMethodName] = method
+
+    def add_node(self, driver_info, macs=(), driver='libvirt'):
+        """A node with ``driver_info`` and a port per MAC address."""
+        node = obj_utils.create_test_node(
+            self.context, uuid=uuidutils.generate_uuid(), driver=driver,
+            driver_info=driver_info)
+        for mac in macs:
+            obj_utils.create_test_port(self.context, node_id=node.id,
+                                       uuid=uuidutils.generate_uuid(),
+                                       address=mac)
+        return node
+
+    def task(self, node, shared=False):
+        return task_manager.acquire(self.context, node.uuid, shared=shared)
