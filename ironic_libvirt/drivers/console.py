@@ -26,11 +26,11 @@ from ironic_libvirt.virt import console
 CONF = cfg.CONF
 PORT_KEY = 'libvirt_console_port'
 ALLOCATED_PORT_KEY = 'allocated_libvirt_console_port'
-PROPERTIES = dict(common.COMMON_PROPERTIES, **{
+PORT_PROPERTY = {
     PORT_KEY: _('TCP port on the conductor for the serial console. '
                 'Optional; without it, a port of [console] port_range is '
                 'allocated.'),
-})
+}
 
 
 def _port(task):
@@ -78,7 +78,7 @@ def console_command(task):
     return args, env
 
 
-class LibvirtSocatConsole(base.ConsoleInterface):
+class LibvirtSocatConsole(common.DriverInfoMixin, base.ConsoleInterface):
     """The domain's serial console, served by socat on a TCP port."""
 
     def get_properties(self):
@@ -86,16 +86,16 @@ class LibvirtSocatConsole(base.ConsoleInterface):
 
         :returns: dictionary of <property name>:<property description>.
         """
-        return PROPERTIES.copy()
+        return dict(super().get_properties(), **PORT_PROPERTY)
 
     def validate(self, task):
-        """Check driver_info without contacting the hypervisor.
+        """Check driver_info and the console port; nothing is contacted.
 
         :param task: a TaskManager instance containing the node to act on.
         :raises: InvalidParameterValue on malformed parameter(s).
         :raises: MissingParameterValue on missing parameter(s).
         """
-        common.validate(task)
+        super().validate(task)
         _port(task)
 
     def start_console(self, task):
