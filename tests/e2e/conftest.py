@@ -41,9 +41,15 @@ PROJECT_ENTRY_POINTS = {
     'ironic.hardware.types': PROJECT_HARDWARE_TYPES,
     'ironic.hardware.interfaces.power': ['libvirt'],
     'ironic.hardware.interfaces.management': ['libvirt'],
+    'ironic.hardware.interfaces.inspect': ['libvirt'],
+    'ironic.hardware.interfaces.console': ['libvirt-socat'],
 }
 # Seconds between Ironic's power state syncs: small, for the sync test.
 SYNC_INTERVAL = 2
+# Storage pool for virtual media on the harness's libvirtd, whose
+# /var/lib/libvirt is a directory of its own.
+MEDIA_POOL = 'ironic-e2e-media'
+MEDIA_POOL_PATH = '/var/lib/libvirt/images/ironic-e2e-media'
 
 
 def _project_drivers_missing():
@@ -93,29 +99,46 @@ def ironic(tmp_path_factory):
     """A running IronicService with this project's drivers if loadable.
 
     ``fake-hardware`` with fake power and management is always enabled,
-    and so is libvirt's test driver ([libvirt] allow_test_driver).
+    and so is libvirt's test driver ([libvirt] allow_test_driver), the
+    ``libvirt`` inspect and ``libvirt-socat`` console interfaces.
     """
     bin_dir = os.path.dirname(sys.executable)
     if not os.path.exists(os.path.join(bin_dir, 'ironic')):
         skip_or_fail('no ironic in %s: run pytest from the Ironic venv'
                      % bin_dir)
+    base_dir = tmp_path_factory.mktemp('ironic')
     if PROJECT_DRIVERS_MISSING:
         kwargs = {}
     else:
+        (base_dir / 'console').mkdir()
+        console_port = system.free_port()
         kwargs = {
             'enabled_hardware_types': PROJECT_HARDWARE_TYPES + [
                 'fake-hardware'],
             'enabled_power_interfaces': ['libvirt', 'fake'],
             'enabled_management_interfaces': ['libvirt', 'fake'],
             'config': {
-                'libvirt': {'allow_test_driver': True},
+                'DEFAULT': {
+                    'enabled_inspect_interfaces': [
+                        'libvirt', 'no-inspect', 'fake'],
+                    'enabled_console_interfaces': [
+                        'libvirt-socat', 'no-console', 'fake'],
+                },
+                'libvirt': {'allow_test_driver': True,
+                            'media_pool': MEDIA_POOL,
+                            'media_pool_path': MEDIA_POOL_PATH},
+                # socat consoles on 127.0.0.1, from a range of free ports.
+                'console': {'socat_address': '127.0.0.1',
+                            'port_range': '%d:%d' % (console_port,
+                                                     console_port + 20),
+                            'terminal_pid_dir': str(base_dir / 'console')},
                 # Record power changes made behind Ironic's back instead
                 # of undoing them (Ironic's default), so tests can see them.
                 'conductor': {'force_power_state_during_sync': False},
             },
         }
     with ironic_harness.IronicService(
-            tmp_path_factory.mktemp('ironic'), bin_dir=bin_dir,
+            base_dir, bin_dir=bin_dir,
             sync_power_state_interval=SYNC_INTERVAL, **kwargs) as service:
         yield service
 
