@@ -336,6 +336,7 @@ class Connection:
         self._conn = None
         self._opening = None
         self._dead = []
+        self._retired = False
 
     def __repr__(self):
         return '<Connection %s>' % self.params.uri
@@ -352,6 +353,15 @@ class Connection:
         :raises: DomainNotFound if libvirt reports no such domain.
         :raises: OperationFailed on any other libvirt error.
         """
+        try:
+            return self._call(func, what, subject)
+        finally:
+            if self._retired:
+                # Evicted from the cache while in use: whatever this call
+                # opened must not outlive it.
+                self.close()
+
+    def _call(self, func, what, subject):
         conn = self._current()
         try:
             return func(conn)
@@ -373,6 +383,14 @@ class Connection:
                                                  self.params.uri,
                                                  exc.get_error_message()))
             raise _translate(exc, what, subject)
+
+    def retire(self):
+        """Close for good: the cache no longer holds this connection.
+
+        A call in flight may still finish; it closes what it opened.
+        """
+        self._retired = True
+        self.close()
 
     def close(self):
         """Close the underlying connection, if open."""
@@ -504,7 +522,7 @@ class ConnectionCache:
                 evicted.append(self._entries.popitem(last=False)[1])
         for old in evicted:
             LOG.debug('Connection cache full: closing %r', old)
-            old.close()
+            old.retire()
         return entry
 
     def __len__(self):
@@ -516,4 +534,4 @@ class ConnectionCache:
             entries = list(self._entries.values())
             self._entries.clear()
         for entry in entries:
-            entry.close()
+            entry.retire()

@@ -2,6 +2,8 @@
 
 import xml.etree.ElementTree as ET
 
+import libvirt
+
 from ironic_libvirt.virt import connection
 from ironic_libvirt.virt import errors
 from ironic_libvirt.virt import locator
@@ -85,6 +87,29 @@ class ConnectionCacheTestCase(base.TestCase):
         self.assertEqual(2, len(cache))
         self.assertIsNotNone(cache.get(params[1]))
         self.assertEqual(2, len(cache))
+
+    def test_evicted_connection_in_use_closes_after_its_call(self):
+        cache = connection.ConnectionCache(size=1)
+        self.addCleanup(cache.close_all)
+        first = cache.get(connection.ConnectionParams(uri=base.TEST_URI))
+        attempts = []
+
+        def evicted_meanwhile(conn):
+            attempts.append(conn)
+            if len(attempts) == 1:
+                # Another node's call fills the cache while this one runs,
+                # and this call's link breaks: it must reconnect.
+                cache.get(connection.ConnectionParams(
+                    uri=base.TEST_URI + '?other'))
+                conn.close()
+            return conn.lookupByName('node-0').name()
+
+        self.assertEqual('node-0', first.call(evicted_meanwhile, 'testing'))
+        self.assertEqual(2, len(attempts))
+        # The link the retry opened did not outlive the call.
+        self.assertIsNone(first._conn)
+        self.assertRaises(libvirt.libvirtError, attempts[1].isAlive)
+        self.assertEqual(1, len(cache))
 
     def test_password_never_printed(self):
         params = connection.ConnectionParams(
