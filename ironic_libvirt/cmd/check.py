@@ -92,31 +92,30 @@ class Check(lister.Lister):
             return
         self._step('parse driver_info', OK)
         self._step('URI policy', OK, info.params.uri)
-        if not self._connect(info):
-            return
-        self._find(info, parsed_args.mac)
-
-    def _connect(self, info):
-        try:
-            conn = virt_connection.open_connection(info.params)
-        except errors.AuthFailed as exc:
-            self._step('connect', OK, info.params.uri)
-            return self._step(
-                'authenticate', FAILED,
-                '%s. Fix: check sasl_username and sasl_password.' % exc)
-        except errors.ConnectionFailed as exc:
-            return self._step(
-                'connect', FAILED,
-                '%s. Fix: check libvirt_uri, ssh_key_filename and '
-                'tls_pki_path, and that libvirtd runs on that host.' % exc)
-        conn.close()
-        self._step('connect', OK, info.params.uri)
-        return self._step('authenticate', OK,
-                          'SASL user %s' % info.params.sasl_username
-                          if info.params.sasl_username else 'no SASL')
-
-    def _find(self, info, macs):
         connection = virt_connection.ConnectionCache(size=1).get(info.params)
+        try:
+            if self._connect(connection):
+                self._find(connection, info, parsed_args.mac)
+        finally:
+            connection.close()
+
+    def _connect(self, connection):
+        try:
+            connection.call(lambda conn: None, 'connecting')
+        except errors.AuthFailed as exc:
+            self._step('connect', OK, connection.params.uri)
+            return self._step('authenticate', FAILED,
+                              '%s. Fix: %s' % (exc, common.AUTH_FIX))
+        except errors.ConnectionFailed as exc:
+            return self._step('connect', FAILED,
+                              '%s. Fix: %s' % (exc, common.CONNECTION_FIX))
+        self._step('connect', OK, connection.params.uri)
+        username = connection.params.sasl_username
+        return self._step('authenticate', OK,
+                          'SASL user %s' % username if username
+                          else 'no SASL')
+
+    def _find(self, connection, info, macs):
         find = locator.DomainLocator()
         try:
             if info.domain is not None:
@@ -140,8 +139,6 @@ class Check(lister.Lister):
                               'addresses.' % exc)
         except errors.LibvirtCoreError as exc:
             return self._step('find domain', FAILED, str(exc))
-        finally:
-            connection.close()
         self._step('find domain', OK, '%s (%s), %s' % (domain.name,
                                                        domain.uuid, how))
         return self._step('power state', OK,

@@ -48,6 +48,11 @@ COMMON_PROPERTIES = OPTIONAL_PROPERTIES
 # driver_internal_info key remembering how the domain was resolved.
 RESOLVED_KEY = 'libvirt_domain_resolved'
 
+# What to check when the hypervisor refuses or cannot be reached.
+AUTH_FIX = _('Check driver_info sasl_username and sasl_password.')
+CONNECTION_FIX = _('Check driver_info libvirt_uri, ssh_key_filename and '
+                   'tls_pki_path, and that libvirtd runs on that host.')
+
 
 class LibvirtError(exception.IronicException):
     _msg_fmt = _('Node %(node)s: %(action)s failed: %(error)s')
@@ -330,12 +335,11 @@ def _ironic_error(exc, node, action, info):
     if isinstance(exc, errors.AuthFailed):
         return LibvirtConnectionError(
             node=node, action=action, uri=info.params.uri, error=exc,
-            fix=_('Check driver_info sasl_username and sasl_password.'))
+            fix=AUTH_FIX)
     if isinstance(exc, errors.ConnectionFailed):
         return LibvirtConnectionError(
             node=node, action=action, uri=info.params.uri, error=exc,
-            fix=_('Check driver_info libvirt_uri, ssh_key_filename and '
-                  'tls_pki_path, and that libvirtd runs on that host.'))
+            fix=CONNECTION_FIX)
     if isinstance(exc, errors.AmbiguousDomain):
         return exception.InvalidParameterValue(
             _('Node %(node)s: %(action)s failed: %(error)s. Set driver_info '
