@@ -14,8 +14,8 @@ from cliff import lister
 from ironic.common import exception
 from oslo_config import cfg
 
+from ironic_libvirt.cmd import hypervisor
 from ironic_libvirt.drivers import common
-from ironic_libvirt.virt import connection as virt_connection
 from ironic_libvirt.virt import domain as virt_domain
 from ironic_libvirt.virt import errors
 from ironic_libvirt.virt import locator
@@ -92,12 +92,9 @@ class Check(lister.Lister):
             return
         self._step('parse driver_info', OK)
         self._step('URI policy', OK, info.params.uri)
-        connection = virt_connection.ConnectionCache(size=1).get(info.params)
-        try:
+        with hypervisor.connected(info.params) as connection:
             if self._connect(connection):
                 self._find(connection, info, parsed_args.mac)
-        finally:
-            connection.close()
 
     def _connect(self, connection):
         try:

@@ -43,7 +43,8 @@ class Console(command.Command):
 
     def take_action(self, parsed_args):
         in_fd, out_fd = sys.stdin.fileno(), sys.stdout.fileno()
-        with hypervisor.connected(parsed_args) as connection:
+        with hypervisor.connected(
+                hypervisor.connection_params(parsed_args)) as connection:
             domain = locator.DomainLocator().by_ident(connection,
                                                       parsed_args.domain)
             with _raw(in_fd):

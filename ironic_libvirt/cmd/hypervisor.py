@@ -55,13 +55,12 @@ def connection_params(parsed_args):
 
 
 @contextlib.contextmanager
-def connected(parsed_args):
-    """A :class:`~ironic_libvirt.virt.connection.Connection` to the URI.
+def connected(params):
+    """A :class:`~ironic_libvirt.virt.connection.Connection` for ``params``.
 
     It is closed when the block ends.
     """
-    connection = virt_connection.ConnectionCache(size=1).get(
-        connection_params(parsed_args))
+    connection = virt_connection.ConnectionCache(size=1).get(params)
     try:
         yield connection
     finally:
@@ -78,7 +77,7 @@ class Domains(lister.Lister):
         columns = ('Name', 'UUID', 'State', 'MAC addresses', 'Boot device',
                    'Firmware')
         rows = []
-        with connected(parsed_args) as connection:
+        with connected(connection_params(parsed_args)) as connection:
             for domain in fleet.domains(connection):
                 info = fleet.describe(domain)
                 rows.append((info['name'], info['uuid'], info['state'],
@@ -142,7 +141,7 @@ class CreateFleet(lister.Lister):
             raise RuntimeError('--count must be at least 1')
         names = ['%s-%d' % (parsed_args.prefix, index)
                  for index in range(parsed_args.count)]
-        with connected(parsed_args) as connection:
+        with connected(connection_params(parsed_args)) as connection:
             created = fleet.create(
                 connection, names, parsed_args.pool, parsed_args.pool_path,
                 memory_mib=parsed_args.memory_mib, vcpus=parsed_args.vcpus,
@@ -182,7 +181,7 @@ class EnrollFile(lister.Lister):
 
     def take_action(self, parsed_args):
         params = connection_params(parsed_args)
-        with connected(parsed_args) as connection:
+        with connected(connection_params(parsed_args)) as connection:
             nodes = [self._node(parsed_args, params, domain)
                      for domain in self._domains(parsed_args, connection)]
         document = {'nodes': nodes}
