@@ -187,11 +187,13 @@ def test_console_enable_show_connect_disable(nodes, qemu):
     def console():
         return nodes.cli('node', 'console', 'show', node)
 
+    def console_info():
+        shown = console()
+        return shown['console_enabled'] and shown['console_info']
+
     nodes.cli('node', 'console', 'enable', node, json=False)
     try:
-        shown = _wait('enabled console', lambda: (
-            console()['console_enabled'] and console()))
-        info = shown['console_info']
+        info = _wait('enabled console', console_info)
         assert info['type'] == 'socat'
         host, port = info['url'][len('tcp://'):].split(':')
         assert info['url'] == 'tcp://127.0.0.1:%s' % port
