@@ -18,6 +18,7 @@ from ironic.drivers.modules import noop_mgmt
 from ironic.drivers.modules import pxe
 from oslo_log import log
 
+from ironic_libvirt.drivers import boot
 from ironic_libvirt.drivers import console
 from ironic_libvirt.drivers import inspect
 from ironic_libvirt.drivers import management
@@ -28,6 +29,12 @@ LOG = log.getLogger(__name__)
 
 class LibvirtHardware(generic.GenericHardware):
     """libvirt domains as bare metal machines."""
+
+    @property
+    def supported_boot_interfaces(self):
+        """List of supported boot interfaces."""
+        return (super().supported_boot_interfaces
+                + [boot.LibvirtVirtualMediaBoot])
 
     @property
     def supported_management_interfaces(self):
