@@ -126,6 +126,8 @@ def ironic(tmp_path_factory):
                         'libvirt', 'no-inspect', 'fake'],
                     'enabled_console_interfaces': [
                         'libvirt-socat', 'no-console', 'fake'],
+                    'enabled_boot_interfaces': [
+                        'fake', 'pxe', 'ipxe', 'libvirt-vmedia'],
                 },
                 'libvirt': {'allow_test_driver': True,
                             'media_pool': MEDIA_POOL,

@@ -115,15 +115,13 @@ def sdk(libvirt_ironic):
     conn.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Ironic's conductor publishes every vmedia image first, which needs "
-    "a boot interface with image_publisher_settings; the boot interfaces "
-    "of the libvirt hardware types have none, so attaching fails with "
-    "'Publishing images is not supported for driver libvirt' before the "
-    "driver is called"))
 def test_virtual_media_attach_and_detach(nodes, qemu, sdk, image_url):
     domain = qemu.create()
     node = nodes.create('libvirt', qemu.driver_info(domain))['uuid']
+    # Ironic publishes the image through the node's boot interface, which
+    # must say how: libvirt-vmedia does.
+    nodes.cli('node', 'set', node, '--boot-interface', 'libvirt-vmedia',
+              json=False)
     nodes.manage(node)
     nodes.power(node, 'on', cli=True)
 
