@@ -1,5 +1,7 @@
 """Every entry point loads the way Ironic loads it."""
 
+import importlib.metadata
+
 from ironic.common import driver_factory
 from ironic.common import states
 from ironic.drivers.modules import agent
@@ -12,15 +14,28 @@ from ironic_libvirt.drivers import power
 from tests.unit import base
 
 HISTORIC = ['pxe_libvirt_agent', 'pxe_libvirt_iscsi', 'fake_libvirt_fake']
+EXPECTED_ENTRY_POINTS = {
+    'ironic.hardware.types': sorted(['libvirt'] + HISTORIC),
+    'ironic.hardware.interfaces.power': ['libvirt'],
+    'ironic.hardware.interfaces.management': ['libvirt'],
+    'ironic.hardware.interfaces.inspect': ['libvirt'],
+    'ironic.hardware.interfaces.boot': ['libvirt-vmedia'],
+    'ironic.hardware.interfaces.console': ['libvirt-socat'],
+}
 
 
 class EntryPointsTestCase(base.TestCase):
 
     def test_stevedore_loads_every_entry_point(self):
-        for group, names in [
-                ('ironic.hardware.types', ['libvirt'] + HISTORIC),
-                ('ironic.hardware.interfaces.power', ['libvirt']),
-                ('ironic.hardware.interfaces.management', ['libvirt'])]:
+        # Every Ironic entry point this package declares, as installed.
+        ours = {}
+        for ep in importlib.metadata.distribution(
+                'ironic-libvirt').entry_points:
+            if ep.group.startswith('ironic.hardware.'):
+                ours.setdefault(ep.group, []).append(ep.name)
+        self.assertEqual(EXPECTED_ENTRY_POINTS,
+                         {g: sorted(n) for g, n in ours.items()})
+        for group, names in ours.items():
             manager = stevedore.NamedExtensionManager(
                 group, names, invoke_on_load=True,
                 on_load_failure_callback=(
