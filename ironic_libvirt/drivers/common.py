@@ -7,6 +7,7 @@ that name the node and the fix.
 """
 
 import os
+import weakref
 
 from ironic.common import exception
 from ironic.common.i18n import _
@@ -234,6 +235,8 @@ _CACHE = None
 _LOCATOR = virt_locator.DomainLocator()
 # node UUID -> what RESOLVED_KEY holds, or None to ignore a stale record.
 _RESOLVED = {}
+# exclusive task -> UUID of the domain checked to have the node's MACs.
+_CHECKED = weakref.WeakKeyDictionary()
 
 
 def connection_cache():
@@ -308,19 +311,46 @@ def with_domain(task, action, func):
             domain = virt_domain.Domain(connection, remembered['uuid'],
                                         remembered['name'])
             try:
-                return func(domain)
+                if _may_act_on(task, info, domain):
+                    return func(domain)
+                reason = "no longer has the node's MAC addresses"
             except errors.DomainNotFound:
-                LOG.info('Node %(node)s: domain %(domain)s is gone; '
-                         'looking for the domain again.',
-                         {'node': task.node.uuid, 'domain': domain.name})
-                _forget(task)
-                _LOCATOR.forget(connection, domain.uuid)
+                reason = 'is gone'
+            LOG.info('Node %(node)s: domain %(domain)s %(reason)s; looking '
+                     'for the domain again.',
+                     {'node': task.node.uuid, 'domain': domain.name,
+                      'reason': reason})
+            _forget(task)
+            _LOCATOR.forget(connection, domain.uuid)
         macs = None if info.domain else port_macs(task)
         domain = _resolve(task, info, connection, macs)
+        if not _may_act_on(task, info, domain):
+            # The MAC index is older than a change of the domain's NICs.
+            _LOCATOR.forget(connection, domain.uuid)
+            domain = _resolve(task, info, connection, macs)
         _remember(task, key, domain, macs)
         return func(domain)
     except errors.LibvirtCoreError as exc:
         raise _ironic_error(exc, task.node.uuid, action, info) from exc
+
+
+def _may_act_on(task, info, domain):
+    """Whether a domain found by MAC address still has one of the node's.
+
+    A domain found by MAC is remembered, and the MAC index is built once;
+    an operator may since have moved the MAC to another domain. Under an
+    exclusive lock, where every change of a domain happens, that is checked
+    once per task (one libvirt call). The power state sync, which holds a
+    shared lock, trusts the resolution and reads no ports.
+    """
+    if info.domain is not None or task.shared:
+        return True
+    if _CHECKED.get(task) == domain.uuid:
+        return True
+    if set(domain.mac_addresses()) & set(port_macs(task)):
+        _CHECKED[task] = domain.uuid
+        return True
+    return False
 
 
 def _resolve(task, info, connection, macs):

@@ -94,6 +94,23 @@ class ResolutionTestCase(base.TestCase):
             self.assertEqual(states.POWER_ON,
                              task.driver.power.get_power_state(task))
 
+    def test_a_moved_mac_is_followed_before_a_change(self):
+        node = self.create_node(macs=['52:54:00:00:00:00'])
+        self.assertEqual(states.POWER_OFF, self._power_state(node))
+        # The operator moves the node's MAC from node-0 to a new domain.
+        xml = self.xml('node-0')
+        self.virsh(lambda c: c.defineXML(xml.replace(
+            '52:54:00:00:00:00', '52:54:00:00:0f:0f')))
+        self.virsh(lambda c: c.defineXML(
+            xml.replace('node-0', 'usurper').replace(base.uuid_of(0),
+                                                     base.uuid_of(997))))
+        with self.task(node) as task:
+            task.driver.power.set_power_state(task, states.POWER_ON)
+        self.assertEqual(1, self.state('usurper'))
+        self.assertEqual(5, self.state('node-0'))
+        self.assertEqual(base.uuid_of(997),
+                         common._RESOLVED[node.uuid]['uuid'])
+
     def test_power_state_sync_reads_no_ports(self):
         node = self.create_node(macs=['52:54:00:00:00:00'])
         self.assertEqual(states.POWER_OFF, self._power_state(node))
