@@ -18,12 +18,9 @@ private libvirtd, which the Ironic process reaches over qemu+tcp with SASL
 (the driver refuses the ``socket=`` URI of the private unix socket).
 """
 
-import functools
-import http.server
 import importlib.metadata
 import os
 import sys
-import threading
 import time
 import urllib.error
 import uuid
@@ -36,6 +33,7 @@ from tests.harness import domains as harness_domains
 from tests.harness import ironic as ironic_harness
 from tests.harness import libvirtd as harness_libvirtd
 from tests.harness import system
+from tests.harness import web
 
 PROJECT_HARDWARE_TYPES = [
     'libvirt', 'pxe_libvirt_agent', 'pxe_libvirt_iscsi', 'fake_libvirt_fake',
@@ -145,23 +143,13 @@ def ironic(tmp_path_factory):
     # Ironic publishes virtual media images in [deploy] http_root for a
     # web server to serve at [deploy] http_url.
     (base_dir / 'httpboot').mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
-                                directory=str(base_dir / 'httpboot'))
-    web = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    web_thread = threading.Thread(target=web.serve_forever, daemon=True)
-    web_thread.start()
-    kwargs.setdefault('config', {})['deploy'] = {
-        'http_url': 'http://127.0.0.1:%d' % web.server_address[1]}
-    try:
+    with web.serving(base_dir / 'httpboot') as http_url:
+        kwargs.setdefault('config', {})['deploy'] = {'http_url': http_url}
         with ironic_harness.IronicService(
                 base_dir, bin_dir=bin_dir,
                 sync_power_state_interval=SYNC_INTERVAL,
                 **kwargs) as service:
             yield service
-    finally:
-        web.shutdown()
-        web.server_close()
-        web_thread.join()
 
 
 @pytest.fixture(scope='session')

@@ -18,14 +18,11 @@ media goes through openstacksdk: python-ironicclient 6.3 has no command
 for it.
 """
 
-import functools
-import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -35,6 +32,7 @@ import pytest
 import yaml
 
 from tests.e2e import conftest
+from tests.harness import web
 
 ISO_BYTES = b'\x00' * 32768 + b'\x01CD001\x01' + b'\x00' * 4089
 SECOND_NIC = ("<interface type='user'><mac address='52:54:00:e3:00:01'/>"
@@ -93,15 +91,8 @@ def test_inspect_sets_properties_and_ports_once(nodes, qemu):
 def image_url(tmp_path):
     """URL of ``x.iso`` (ISO_BYTES), served over HTTP on 127.0.0.1."""
     (tmp_path / 'x.iso').write_bytes(ISO_BYTES)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
-                                directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield 'http://127.0.0.1:%d/x.iso' % server.server_address[1]
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with web.serving(tmp_path) as url:
+        yield url + '/x.iso'
 
 
 @pytest.fixture

@@ -16,12 +16,9 @@ The hypervisor is reached over qemu+tcp with SASL, so that nothing relies
 on the conductor and the hypervisor sharing a disk.
 """
 
-import functools
-import http.server
 import io
 import json
 import socket
-import threading
 import xml.etree.ElementTree as ET
 
 import fixtures
@@ -33,6 +30,7 @@ import pytest
 from ironic_libvirt.cmd import main
 from tests.functional import base
 from tests.harness import system
+from tests.harness import web
 
 ISO_BYTES = b'\x00' * 32768 + b'\x01CD001\x01' + b'\x00' * 4089
 
@@ -42,15 +40,9 @@ def image_server(request, tmp_path_factory):
     """An HTTP server with one image, ``image.iso``, for the class."""
     root = tmp_path_factory.mktemp('images')
     (root / 'image.iso').write_bytes(ISO_BYTES)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
-                                directory=str(root))
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    request.cls.image_url = 'http://127.0.0.1:%d/image.iso' % (
-        server.server_address[1])
-    yield server
-    server.shutdown()
-    server.server_close()
+    with web.serving(root) as url:
+        request.cls.image_url = url + '/image.iso'
+        yield url
 
 
 def cdrom_source(xml):

@@ -20,11 +20,8 @@ boots the ISO: it reads isolinux from the CD-ROM (the fake kernel itself
 cannot run, which does not matter here).
 """
 
-import functools
-import http.server
 import os
 import shutil
-import threading
 
 import fixtures
 from ironic.common import states
@@ -34,15 +31,11 @@ import pytest
 from tests.functional import base
 from tests.functional import test_beyond_power
 from tests.harness import system
+from tests.harness import web
 
 ISOLINUX_BIN = '/usr/lib/ISOLINUX/isolinux.bin'
 # Where Ironic finds it on Debian (syslinux-common).
 LDLINUX_C32 = '/usr/lib/syslinux/modules/bios/ldlinux.c32'
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope='class')
@@ -51,14 +44,10 @@ def http_root(request, tmp_path_factory):
     root = tmp_path_factory.mktemp('httpboot')
     for name in ('agent.kernel', 'agent.ramdisk'):
         (root / name).write_bytes(name.encode() * 64)
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    request.cls.http_root = root
-    request.cls.http_url = 'http://127.0.0.1:%d' % server.server_address[1]
-    yield root
-    server.shutdown()
-    server.server_close()
+    with web.serving(root) as url:
+        request.cls.http_root = root
+        request.cls.http_url = url
+        yield root
 
 
 @pytest.mark.usefixtures('http_root')
