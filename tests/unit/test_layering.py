@@ -1,0 +1,39 @@
+"""Imports run cmd -> drivers -> virt, never back (DESIGN.md)."""
+
+import ast
+import pathlib
+import unittest
+
+PACKAGE = pathlib.Path(__file__).resolve().parents[2] / 'ironic_libvirt'
+
+
+def imported_modules(path):
+    """Every module a source file imports, by its absolute name."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+
+
+class LayeringTestCase(unittest.TestCase):
+
+    def imports_of(self, layer):
+        for path in sorted((PACKAGE / layer).glob('*.py')):
+            for module in imported_modules(path):
+                yield path.name, module
+
+    def test_virt_imports_no_ironic_and_no_upper_layer(self):
+        for name, module in self.imports_of('virt'):
+            self.assertFalse(
+                module == 'ironic' or module.startswith('ironic.'),
+                '%s imports %s' % (name, module))
+            self.assertFalse(
+                module.startswith(('ironic_libvirt.drivers',
+                                   'ironic_libvirt.cmd')),
+                '%s imports %s' % (name, module))
+
+    def test_drivers_do_not_import_the_command_line(self):
+        for name, module in self.imports_of('drivers'):
+            self.assertFalse(module.startswith('ironic_libvirt.cmd'),
+                             '%s imports %s' % (name, module))
