@@ -106,10 +106,6 @@ class Domain:
         return self._call(lambda dom: dom.XMLDesc(_INACTIVE_XML),
                           'reading the definition')
 
-    def live_xml(self):
-        """The running definition, or the persistent one if shut off."""
-        return self._call(lambda dom: dom.XMLDesc(0), 'reading the XML')
-
     def state(self):
         """The libvirt state code (``libvirt.VIR_DOMAIN_*``)."""
         return self._call(lambda dom: dom.state()[0], 'reading the state')
