@@ -10,9 +10,7 @@ from ironic_libvirt.drivers import common
 
 def reset_driver_state():
     """Forget what the driver keeps in the process, as a restart would."""
-    common.connection_cache().close_all()
-    common._RESOLVED.clear()
-    common._PARSED.clear()
+    common.reset_process_state()
 
 
 class DriverTestCase(db_base.DbTestCase):

@@ -148,10 +148,7 @@ def create_nodes(ctx, hv, n):
 
 
 def reset_driver():
-    common.connection_cache().close_all()
-    common._RESOLVED.clear()
-    common._PARSED.clear()
-    common._LOCATOR.__init__()
+    common.reset_process_state()
 
 
 def timed(func, *args):

@@ -239,6 +239,22 @@ _RESOLVED = {}
 _CHECKED = weakref.WeakKeyDictionary()
 
 
+def reset_process_state():
+    """Forget what the driver keeps in this process, as a restart would.
+
+    Connections are closed and the cache is dropped without making a new
+    one, so the next use builds it from the configuration of that moment.
+    For tests and the benchmark.
+    """
+    global _CACHE
+    cache, _CACHE = _CACHE, None
+    if cache is not None:
+        cache.close_all()
+    _RESOLVED.clear()
+    _PARSED.clear()
+    _LOCATOR.reset()
+
+
 def connection_cache():
     """The process-wide connection cache, configured from [libvirt]."""
     global _CACHE

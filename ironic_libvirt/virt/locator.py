@@ -65,6 +65,11 @@ class DomainLocator:
         self._guard = threading.Lock()
         self._indexes = weakref.WeakKeyDictionary()
 
+    def reset(self):
+        """Forget every MAC index."""
+        with self._guard:
+            self._indexes.clear()
+
     def _index(self, connection):
         with self._guard:
             index = self._indexes.get(connection)

@@ -21,12 +21,6 @@ from tests.harness import libvirtd as harness_libvirtd
 from tests import races
 
 
-def _drop_connection_cache():
-    # The next use makes a new cache from the configuration of the moment.
-    common.connection_cache().close_all()
-    common._CACHE = None
-
-
 @pytest.fixture(scope='class')
 def own_daemon(request, hypervisor):
     """A libvirtd of the class's own: these tests restart and freeze it."""
@@ -44,6 +38,13 @@ class FaultsTestCase(base.FunctionalTestCase):
     # by default.
     block_execute = False
 
+    def setUp(self):
+        # A test that restarts or freezes the daemon breaks the class's
+        # observer connection; every test starts with a working one.
+        if not self.observer.isAlive():
+            type(self).observer = libvirt.open(self.daemon.uri_unix)
+        super().setUp()
+
     def _power_state(self, node):
         with self.task(node, shared=True) as task:
             return task.driver.power.get_power_state(task)
@@ -51,8 +52,10 @@ class FaultsTestCase(base.FunctionalTestCase):
     def _new_connection_settings(self, **libvirt_opts):
         """Apply [libvirt] options that the connection cache reads once."""
         self.config(group='libvirt', **libvirt_opts)
-        _drop_connection_cache()
-        self.addCleanup(_drop_connection_cache)
+        # The cache is built from the configuration of its first use; the
+        # options are restored after the test, and so must the cache be.
+        driver_case.reset_driver_state()
+        self.addCleanup(driver_case.reset_driver_state)
 
     def test_libvirtd_restarts_during_sweeps(self):
         nodes = [self.create_node(role) for role in base.ROLES] * 3
@@ -63,8 +66,6 @@ class FaultsTestCase(base.FunctionalTestCase):
                     self.daemon.restart_libvirtd()
                     restarts += 1
                 self.assertEqual(states.POWER_OFF, self._power_state(node))
-        # The tests' own connection broke with the restarts too.
-        type(self).observer = libvirt.open(self.daemon.uri_unix)
         self.assertEqual(3, restarts)
         # One connection, opened again after each restart: whether the
         # close callback or a failed call noticed the break first.
