@@ -5,12 +5,12 @@ from ironic.tests.unit.db import base as db_base
 from ironic.tests.unit.objects import utils as obj_utils
 from oslo_utils import uuidutils
 
-from ironic_libvirt.drivers import common
+from ironic_libvirt.drivers import resolution
 
 
 def reset_driver_state():
     """Forget what the driver keeps in the process, as a restart would."""
-    common.reset_process_state()
+    resolution.RESOLVER.reset()
 
 
 class DriverTestCase(db_base.DbTestCase):

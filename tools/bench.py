@@ -45,7 +45,7 @@ from ironic.db import migration  # noqa: E402
 from ironic import objects  # noqa: E402
 import libvirt  # noqa: E402
 
-from ironic_libvirt.drivers import common  # noqa: E402
+from ironic_libvirt.drivers import resolution  # noqa: E402
 
 ROUNDS = 5
 
@@ -148,7 +148,7 @@ def create_nodes(ctx, hv, n):
 
 
 def reset_driver():
-    common.reset_process_state()
+    resolution.RESOLVER.reset()
 
 
 def timed(func, *args):

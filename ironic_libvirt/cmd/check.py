@@ -15,7 +15,8 @@ from ironic.common import exception
 from oslo_config import cfg
 
 from ironic_libvirt.cmd import hypervisor
-from ironic_libvirt.drivers import common
+from ironic_libvirt.drivers import driver_info
+from ironic_libvirt.drivers import exception as driver_exception
 from ironic_libvirt.virt import domain as virt_domain
 from ironic_libvirt.virt import errors
 from ironic_libvirt.virt import locator
@@ -84,7 +85,7 @@ class Check(lister.Lister):
         self._step('read driver_info', OK, ', '.join(sorted(
             k for k in node.driver_info if k != 'sasl_password')))
         try:
-            info = common.parse_driver_info(node)
+            info = driver_info.parse_driver_info(node)
         except exception.IronicException as exc:
             policy = isinstance(exc.__context__, errors.UnsafeURI)
             self._step('URI policy' if policy else 'parse driver_info',
@@ -102,10 +103,11 @@ class Check(lister.Lister):
         except errors.AuthFailed as exc:
             self._step('connect', OK, connection.params.uri)
             return self._step('authenticate', FAILED,
-                              '%s. Fix: %s' % (exc, common.AUTH_FIX))
+                              '%s. Fix: %s' % (exc, driver_exception.AUTH_FIX))
         except errors.ConnectionFailed as exc:
             return self._step('connect', FAILED,
-                              '%s. Fix: %s' % (exc, common.CONNECTION_FIX))
+                              '%s. Fix: %s'
+                              % (exc, driver_exception.CONNECTION_FIX))
         self._step('connect', OK, connection.params.uri)
         username = connection.params.sasl_username
         return self._step('authenticate', OK,

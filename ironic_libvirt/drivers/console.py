@@ -20,7 +20,8 @@ from ironic.drivers import base
 from ironic.drivers.modules import console_utils
 from oslo_config import cfg
 
-from ironic_libvirt.drivers import common
+from ironic_libvirt.drivers import driver_info
+from ironic_libvirt.drivers import resolution
 from ironic_libvirt.virt import console
 
 CONF = cfg.CONF
@@ -55,9 +56,9 @@ def console_command(task):
     :raises: InvalidParameterValue if an argument holds whitespace.
     :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
     """
-    info = common.parse_driver_info(task.node)
-    uuid = common.with_domain(task, 'finding the domain for the console',
-                              lambda d: d.uuid)
+    info = driver_info.parse_driver_info(task.node)
+    uuid = resolution.with_domain(task, 'finding the domain for the console',
+                                  lambda d: d.uuid)
     params = info.params
     args = [sys.executable, '-m', 'ironic_libvirt.cmd.main', 'console',
             '--uri', params.uri, '--domain', uuid]
@@ -78,7 +79,8 @@ def console_command(task):
     return args, env
 
 
-class LibvirtSocatConsole(common.DriverInfoMixin, base.ConsoleInterface):
+class LibvirtSocatConsole(driver_info.DriverInfoMixin,
+                          base.ConsoleInterface):
     """The domain's serial console, served by socat on a TCP port."""
 
     def get_properties(self):

@@ -27,7 +27,8 @@ from ironic.drivers import utils as drivers_utils
 from oslo_log import log
 from oslo_utils import units
 
-from ironic_libvirt.drivers import common
+from ironic_libvirt.drivers import driver_info
+from ironic_libvirt.drivers import resolution
 
 LOG = log.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def _inventory(hardware, memory_mb):
     return inventory
 
 
-class LibvirtInspect(common.DriverInfoMixin, base.InspectInterface):
+class LibvirtInspect(driver_info.DriverInfoMixin, base.InspectInterface):
     """Inspect a libvirt domain without booting it."""
 
     def inspect_hardware(self, task):
@@ -63,8 +64,8 @@ class LibvirtInspect(common.DriverInfoMixin, base.InspectInterface):
         :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
         """
         node = task.node
-        hardware = common.with_domain(task, 'inspecting the hardware',
-                                      lambda d: d.hardware())
+        hardware = resolution.with_domain(task, 'inspecting the hardware',
+                                          lambda d: d.hardware())
         if not hardware['arch']:
             raise exception.HardwareInspectionFailure(
                 error=_('Node %s: the domain names no CPU architecture '

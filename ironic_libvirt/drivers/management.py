@@ -27,7 +27,8 @@ from ironic.conductor import task_manager
 from ironic.drivers import base
 from oslo_config import cfg
 
-from ironic_libvirt.drivers import common
+from ironic_libvirt.drivers import driver_info
+from ironic_libvirt.drivers import resolution
 from ironic_libvirt.virt import media
 
 CONF = cfg.CONF
@@ -50,7 +51,8 @@ _BALLOON_UNITS = {'last_update': 's', 'major_fault': 'count',
                   'hugetlb_pgfail': 'count'}
 
 
-class LibvirtManagement(common.DriverInfoMixin, base.ManagementInterface):
+class LibvirtManagement(driver_info.DriverInfoMixin,
+                        base.ManagementInterface):
     """Manage a libvirt domain's boot configuration."""
 
     def get_supported_boot_devices(self, task):
@@ -60,8 +62,8 @@ class LibvirtManagement(common.DriverInfoMixin, base.ManagementInterface):
         :returns: a list of :mod:`ironic.common.boot_devices` values.
         :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
         """
-        kinds = common.with_domain(task, 'listing boot devices',
-                                   lambda d: d.device_kinds())
+        kinds = resolution.with_domain(task, 'listing boot devices',
+                                       lambda d: d.device_kinds())
         supported = list(ALWAYS_SUPPORTED_BOOT_DEVICES)
         if 'fd' in kinds:
             supported.append(boot_devices.FLOPPY)
@@ -85,7 +87,7 @@ class LibvirtManagement(common.DriverInfoMixin, base.ManagementInterface):
                   'supported: %(supported)s.') %
                 {'node': task.node.uuid, 'device': device,
                  'supported': ', '.join(BOOT_DEVICE_TO_LIBVIRT)})
-        common.with_domain(
+        resolution.with_domain(
             task, 'setting the boot device to %s' % device,
             lambda d: d.set_boot_device(libvirt_device, persistent))
 
@@ -98,7 +100,7 @@ class LibvirtManagement(common.DriverInfoMixin, base.ManagementInterface):
             first device has no Ironic name) and ``persistent``.
         :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
         """
-        device, persistent = common.with_domain(
+        device, persistent = resolution.with_domain(
             task, 'reading the boot device', lambda d: d.boot_device())
         return {'boot_device': LIBVIRT_TO_BOOT_DEVICE.get(device),
                 'persistent': persistent}
@@ -126,8 +128,8 @@ class LibvirtManagement(common.DriverInfoMixin, base.ManagementInterface):
                   'supported: %(supported)s.') %
                 {'node': task.node.uuid, 'mode': mode,
                  'supported': ', '.join(SUPPORTED_BOOT_MODES)})
-        common.with_domain(task, 'setting the boot mode to %s' % mode,
-                           lambda d: d.set_firmware(mode))
+        resolution.with_domain(task, 'setting the boot mode to %s' % mode,
+                               lambda d: d.set_firmware(mode))
 
     def get_boot_mode(self, task):
         """Return the domain's boot mode.
@@ -136,8 +138,8 @@ class LibvirtManagement(common.DriverInfoMixin, base.ManagementInterface):
         :returns: ``bios`` or ``uefi``.
         :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
         """
-        return common.with_domain(task, 'reading the boot mode',
-                                  lambda d: d.firmware())
+        return resolution.with_domain(task, 'reading the boot mode',
+                                      lambda d: d.firmware())
 
     def get_secure_boot_state(self, task):
         """Return whether UEFI secure boot is enabled.
@@ -146,8 +148,8 @@ class LibvirtManagement(common.DriverInfoMixin, base.ManagementInterface):
         :returns: a boolean.
         :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
         """
-        return common.with_domain(task, 'reading the secure boot state',
-                                  lambda d: d.secure_boot())
+        return resolution.with_domain(task, 'reading the secure boot state',
+                                      lambda d: d.secure_boot())
 
     @task_manager.require_exclusive_lock
     def set_secure_boot_state(self, task, state):
@@ -159,8 +161,8 @@ class LibvirtManagement(common.DriverInfoMixin, base.ManagementInterface):
             firmware chosen by libvirt.
         :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
         """
-        common.with_domain(task, 'setting secure boot',
-                           lambda d: d.set_secure_boot(bool(state)))
+        resolution.with_domain(task, 'setting secure boot',
+                               lambda d: d.set_secure_boot(bool(state)))
 
     @task_manager.require_exclusive_lock
     def inject_nmi(self, task):
@@ -169,7 +171,7 @@ class LibvirtManagement(common.DriverInfoMixin, base.ManagementInterface):
         :param task: a TaskManager instance containing the node to act on.
         :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
         """
-        common.with_domain(task, 'injecting an NMI', lambda d: d.nmi())
+        resolution.with_domain(task, 'injecting an NMI', lambda d: d.nmi())
 
     def get_mac_addresses(self, task):
         """Return the MAC addresses of the domain's interfaces.
@@ -178,8 +180,8 @@ class LibvirtManagement(common.DriverInfoMixin, base.ManagementInterface):
         :returns: a list of MAC addresses.
         :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
         """
-        return common.with_domain(task, 'reading MAC addresses',
-                                  lambda d: d.mac_addresses())
+        return resolution.with_domain(task, 'reading MAC addresses',
+                                      lambda d: d.mac_addresses())
 
     def get_sensors_data(self, task):
         """Return CPU and memory figures in Ironic's sensor-data shape.
@@ -190,8 +192,8 @@ class LibvirtManagement(common.DriverInfoMixin, base.ManagementInterface):
         :raises: FailedToGetSensorData if the figures cannot be read.
         """
         try:
-            figures = common.with_domain(task, 'reading statistics',
-                                         lambda d: d.stats())
+            figures = resolution.with_domain(task, 'reading statistics',
+                                             lambda d: d.stats())
         except exception.IronicException as exc:
             raise exception.FailedToGetSensorData(node=task.node.uuid,
                                                   error=exc)
@@ -233,8 +235,8 @@ class LibvirtManagement(common.DriverInfoMixin, base.ManagementInterface):
             hypervisor of a medium put there otherwise, or None).
         :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
         """
-        drives = common.with_domain(task, 'reading virtual media',
-                                    media.describe)
+        drives = resolution.with_domain(task, 'reading virtual media',
+                                        media.describe)
         urls = task.node.driver_internal_info.get(VMEDIA_KEY) or {}
         return [{'media_types': [boot_devices.CDROM],
                  'inserted': drive['source'] is not None,
@@ -266,7 +268,7 @@ class LibvirtManagement(common.DriverInfoMixin, base.ManagementInterface):
                                          prefix='ironic-libvirt-') as tmp:
             path = os.path.join(tmp, 'image')
             images.fetch(task.context, image_url, path)
-            target = common.with_domain(
+            target = resolution.with_domain(
                 task, 'attaching virtual media',
                 lambda d: media.insert(d, path, CONF.libvirt.media_pool,
                                        CONF.libvirt.media_pool_path))
@@ -286,7 +288,8 @@ class LibvirtManagement(common.DriverInfoMixin, base.ManagementInterface):
         :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
         """
         self._check_vmedia_types(task, device_types or [])
-        common.with_domain(task, 'detaching virtual media',
-                           lambda d: media.eject(d, CONF.libvirt.media_pool))
+        resolution.with_domain(
+            task, 'detaching virtual media',
+            lambda d: media.eject(d, CONF.libvirt.media_pool))
         if task.node.del_driver_internal_info(VMEDIA_KEY) is not None:
             task.node.save()

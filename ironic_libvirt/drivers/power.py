@@ -30,7 +30,8 @@ from ironic.conductor import utils as cond_utils
 from ironic.drivers import base
 from oslo_log import log
 
-from ironic_libvirt.drivers import common
+from ironic_libvirt.drivers import driver_info
+from ironic_libvirt.drivers import resolution
 from ironic_libvirt.virt import domain as virt_domain
 
 LOG = log.getLogger(__name__)
@@ -53,7 +54,7 @@ def _wait_for(task, power_state, timeout):
                                              timeout=timeout)
 
 
-class LibvirtPower(common.DriverInfoMixin, base.PowerInterface):
+class LibvirtPower(driver_info.DriverInfoMixin, base.PowerInterface):
     """Power a libvirt domain on and off."""
 
     def get_power_state(self, task):
@@ -64,8 +65,8 @@ class LibvirtPower(common.DriverInfoMixin, base.PowerInterface):
         :raises: InvalidParameterValue, MissingParameterValue
         :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
         """
-        state = common.with_domain(task, 'reading the power state',
-                                   lambda domain: domain.power_state())
+        state = resolution.with_domain(task, 'reading the power state',
+                                       lambda domain: domain.power_state())
         return POWER_STATE_MAP[state]
 
     @task_manager.require_exclusive_lock
@@ -81,10 +82,10 @@ class LibvirtPower(common.DriverInfoMixin, base.PowerInterface):
         :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
         """
         if power_state == states.POWER_ON:
-            common.with_domain(task, 'power on', lambda d: d.power_on())
+            resolution.with_domain(task, 'power on', lambda d: d.power_on())
             _wait_for(task, states.POWER_ON, timeout)
         elif power_state == states.POWER_OFF:
-            common.with_domain(task, 'power off', lambda d: d.force_off())
+            resolution.with_domain(task, 'power off', lambda d: d.force_off())
             _wait_for(task, states.POWER_OFF, timeout)
         elif power_state == states.SOFT_POWER_OFF:
             self._soft_power_off(task, timeout)
@@ -92,7 +93,7 @@ class LibvirtPower(common.DriverInfoMixin, base.PowerInterface):
             self.reboot(task, timeout=timeout)
         elif power_state == states.SOFT_REBOOT:
             self._soft_power_off(task, timeout)
-            common.with_domain(task, 'power on', lambda d: d.power_on())
+            resolution.with_domain(task, 'power on', lambda d: d.power_on())
             _wait_for(task, states.POWER_ON, timeout)
         else:
             raise exception.InvalidParameterValue(
@@ -104,8 +105,8 @@ class LibvirtPower(common.DriverInfoMixin, base.PowerInterface):
     def _soft_power_off(self, task, timeout):
         if self.get_power_state(task) == states.POWER_OFF:
             return
-        common.with_domain(task, 'soft power off',
-                           lambda d: d.request_shutdown())
+        resolution.with_domain(task, 'soft power off',
+                               lambda d: d.request_shutdown())
         try:
             _wait_for(task, states.POWER_OFF, timeout)
         except exception.PowerStateFailure:
@@ -127,7 +128,7 @@ class LibvirtPower(common.DriverInfoMixin, base.PowerInterface):
         def cycle(domain):
             domain.force_off()
             domain.power_on()
-        common.with_domain(task, 'reboot', cycle)
+        resolution.with_domain(task, 'reboot', cycle)
         _wait_for(task, states.POWER_ON, timeout)
 
     def get_supported_power_states(self, task):

@@ -14,7 +14,8 @@ from ironic.conductor import utils as cond_utils
 import libvirt
 import pytest
 
-from ironic_libvirt.drivers import common
+from ironic_libvirt.drivers import exception as driver_exception
+from ironic_libvirt.drivers import resolution
 from tests import driver_case
 from tests.functional import base
 from tests.harness import libvirtd as harness_libvirtd
@@ -106,7 +107,7 @@ class FaultsTestCase(base.FunctionalTestCase):
         self.assertIn(hung.uuid, outcome['error'])
         self.assertIn('cannot use the hypervisor', outcome['error'])
         # A new connection to the hung daemon fails after open_timeout.
-        exc = self.assertRaises(common.LibvirtConnectionError,
+        exc = self.assertRaises(driver_exception.LibvirtConnectionError,
                                 self._power_state, other_daemon_node)
         self.assertIn('open_timeout', str(exc))
         self.daemon.thaw()
@@ -117,12 +118,13 @@ class FaultsTestCase(base.FunctionalTestCase):
         with self.task(node) as task:
             self.assertEqual(states.POWER_OFF,
                              task.driver.power.get_power_state(task))
-            self.assertIn(common.RESOLVED_KEY, task.node.driver_internal_info)
+            self.assertIn(resolution.RESOLVED_KEY,
+                          task.node.driver_internal_info)
             self.observer.lookupByName(self.domain_name()).undefine()
-            exc = self.assertRaises(common.LibvirtDomainNotFound,
+            exc = self.assertRaises(driver_exception.LibvirtDomainNotFound,
                                     task.driver.power.get_power_state, task)
             self.assertIn(self.mac(), str(exc))
-            self.assertNotIn(common.RESOLVED_KEY,
+            self.assertNotIn(resolution.RESOLVED_KEY,
                              task.node.driver_internal_info)
 
     def test_one_time_boot_survives_a_conductor_restart(self):
@@ -145,7 +147,7 @@ class FaultsTestCase(base.FunctionalTestCase):
         before = ET.fromstring(self.xml())
         node = self.create_node()
         with self.task(node) as task:
-            domain = common.with_domain(task, 'racing', lambda d: d)
+            domain = resolution.with_domain(task, 'racing', lambda d: d)
         lost = races.race_edits(
             domain, lambda: ET.fromstring(self.xml()), rounds=40)
         self.assertEqual([], lost)

@@ -8,7 +8,7 @@ cache is emptied after every test.
 
 import os
 
-from ironic_libvirt.drivers import common
+from ironic_libvirt.drivers import resolution
 from ironic_libvirt.virt import connection
 from tests import driver_case
 
@@ -49,7 +49,7 @@ class TestCase(driver_case.DriverTestCase):
 
     def hypervisor(self, uri=TEST_URI):
         """The driver's own connection to the test hypervisor."""
-        return common.connection_cache().get(
+        return resolution.RESOLVER.connections().get(
             connection.ConnectionParams(uri=uri))
 
     def virsh(self, func):

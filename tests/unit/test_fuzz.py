@@ -16,7 +16,8 @@ from ironic.common import exception
 from ironic import objects
 from oslo_utils import uuidutils
 
-from ironic_libvirt.drivers import common
+from ironic_libvirt.drivers import driver_info
+from ironic_libvirt.drivers import resolution
 from ironic_libvirt.virt import connection
 from ironic_libvirt.virt import errors
 from tests.unit import base
@@ -105,20 +106,21 @@ class DriverInfoFuzzTestCase(base.TestCase):
 
     @settings(max_examples=2000, deadline=None)
     @given(st.dictionaries(
-        st.one_of(st.sampled_from(sorted(common.OPTIONAL_PROPERTIES)), text),
+        st.one_of(st.sampled_from(sorted(driver_info.OPTIONAL_PROPERTIES)),
+                  text),
         driver_info_values, max_size=7))
-    def test_only_parameter_errors_come_out(self, driver_info):
+    def test_only_parameter_errors_come_out(self, values):
         node = objects.Node(self.context, uuid=uuidutils.generate_uuid(),
-                            driver='libvirt', driver_info=driver_info)
+                            driver='libvirt', driver_info=values)
         try:
-            info = common.parse_driver_info(node)
+            info = driver_info.parse_driver_info(node)
         except (exception.InvalidParameterValue,
                 exception.MissingParameterValue) as exc:
             self.assertIn(node.uuid, str(exc))
-            password = driver_info.get('sasl_password')
+            password = values.get('sasl_password')
             if isinstance(password, str) and len(password) > 3:
                 self.assertNotIn(password, str(exc))
             return
         self.assertIsInstance(info.params, connection.ConnectionParams)
         # Parsing contacted no hypervisor.
-        self.assertEqual(0, len(common.connection_cache()))
+        self.assertEqual(0, len(resolution.RESOLVER.connections()))

@@ -6,7 +6,7 @@ from ironic.common import exception
 from ironic.common import states
 import libvirt
 
-from ironic_libvirt.drivers import common
+from ironic_libvirt.drivers import resolution
 from tests.unit import base
 
 
@@ -33,7 +33,7 @@ class GetPowerStateTestCase(base.TestCase):
         with self.task(node, shared=True) as task:
             self.assertEqual(states.POWER_ON,
                              task.driver.power.get_power_state(task))
-        self.assertEqual(1, len(common.connection_cache()))
+        self.assertEqual(1, len(resolution.RESOLVER.connections()))
 
     def test_supported_power_states(self):
         node = self.create_node(domain='node-0')
@@ -134,7 +134,7 @@ class ValidateTestCase(base.TestCase):
         node = self.create_node(
             domain='node-0', libvirt_uri='qemu+tcp://192.0.2.1/system')
         self._validate(node)
-        self.assertEqual(0, len(common.connection_cache()))
+        self.assertEqual(0, len(resolution.RESOLVER.connections()))
 
     def test_no_domain_and_no_ports(self):
         node = self.create_node()

@@ -3,7 +3,8 @@
 from ironic.common import exception
 from ironic.common import states
 
-from ironic_libvirt.drivers import common
+from ironic_libvirt.drivers import exception as driver_exception
+from ironic_libvirt.drivers import resolution
 from tests.unit import base
 
 
@@ -23,7 +24,7 @@ class ResolutionTestCase(base.TestCase):
 
     def test_no_match_names_the_macs(self):
         node = self.create_node(macs=['52:54:00:ff:ff:01'])
-        exc = self.assertRaises(common.LibvirtDomainNotFound,
+        exc = self.assertRaises(driver_exception.LibvirtDomainNotFound,
                                 self._power_state, node)
         self.assertIn(node.uuid, str(exc))
         self.assertIn('52:54:00:ff:ff:01', str(exc))
@@ -37,7 +38,7 @@ class ResolutionTestCase(base.TestCase):
 
     def test_unknown_domain_name(self):
         node = self.create_node(domain='no-such-domain')
-        exc = self.assertRaises(common.LibvirtDomainNotFound,
+        exc = self.assertRaises(driver_exception.LibvirtDomainNotFound,
                                 self._power_state, node)
         self.assertIn('no-such-domain', str(exc))
         self.assertIn('Check driver_info libvirt_domain', str(exc))
@@ -49,11 +50,11 @@ class ResolutionTestCase(base.TestCase):
             task.node.save()
         node.refresh()
         self.assertEqual(base.uuid_of(0), node.driver_internal_info[
-            common.RESOLVED_KEY]['uuid'])
+            resolution.RESOLVED_KEY]['uuid'])
         # After a conductor restart the in-memory memory is gone; the
         # node's record still resolves without a scan.
-        common._RESOLVED.clear()
-        index = common._LOCATOR._index(self.hypervisor())
+        resolution.RESOLVER._remembered.clear()
+        index = resolution.RESOLVER._locator._index(self.hypervisor())
         scans = index.generation
         self.assertEqual(states.POWER_OFF, self._power_state(node))
         self.assertEqual(scans, index.generation)
@@ -68,18 +69,18 @@ class ResolutionTestCase(base.TestCase):
         self.virsh(lambda c: c.defineXML(xml))
         self.assertEqual(states.POWER_OFF, self._power_state(node))
         self.assertEqual(base.uuid_of(998),
-                         common._RESOLVED[node.uuid]['uuid'])
+                         resolution.RESOLVER._remembered[node.uuid]['uuid'])
 
     def test_vanished_domain_without_replacement(self):
         node = self.create_node(macs=['52:54:00:00:00:00'])
         with self.task(node) as task:
             task.driver.power.get_power_state(task)
             self.virsh(lambda c: c.lookupByName('node-0').undefine())
-            self.assertRaises(common.LibvirtDomainNotFound,
+            self.assertRaises(driver_exception.LibvirtDomainNotFound,
                               task.driver.power.get_power_state, task)
-            self.assertNotIn(common.RESOLVED_KEY,
+            self.assertNotIn(resolution.RESOLVED_KEY,
                              task.node.driver_internal_info)
-        self.assertIsNone(common._RESOLVED[node.uuid])
+        self.assertIsNone(resolution.RESOLVER._remembered[node.uuid])
 
     def test_changed_ports_resolve_again_after_validation(self):
         node = self.create_node(macs=['52:54:00:00:00:00'])
@@ -109,7 +110,7 @@ class ResolutionTestCase(base.TestCase):
         self.assertEqual(1, self.state('usurper'))
         self.assertEqual(5, self.state('node-0'))
         self.assertEqual(base.uuid_of(997),
-                         common._RESOLVED[node.uuid]['uuid'])
+                         resolution.RESOLVER._remembered[node.uuid]['uuid'])
 
     def test_power_state_sync_reads_no_ports(self):
         node = self.create_node(macs=['52:54:00:00:00:00'])

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 from ironic.common import exception
 
-from ironic_libvirt.drivers import common
+from ironic_libvirt.drivers import exception as driver_exception
 from ironic_libvirt.drivers import management
 from ironic_libvirt.virt import domain_xml
 from ironic_libvirt.virt import errors
@@ -106,7 +106,7 @@ class VirtualMediaTestCase(base.TestCase):
                 management.images, 'fetch', autospec=True,
                 side_effect=fetch) as fetch_mock:
             # The test driver has no virStorageVolUpload.
-            self.assertRaises(common.LibvirtError,
+            self.assertRaises(driver_exception.LibvirtError,
                               task.driver.management.attach_virtual_media,
                               task, 'cdrom', 'http://x/y.iso')
             self.assertEqual('http://x/y.iso', fetch_mock.call_args[0][1])
