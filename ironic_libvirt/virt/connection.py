@@ -424,10 +424,20 @@ class Connection:
                                    self._settings.open_timeout))
 
     def _open(self, future):
+        # Whatever fails here must resolve the future, or every caller
+        # would wait open_timeout and the next call would never retry.
+        conn = None
         try:
             conn = open_connection(self.params)
             self._configure(conn)
-        except errors.LibvirtCoreError as exc:
+        except Exception as exc:
+            if conn is not None:
+                self._close_quietly(conn)
+            if not isinstance(exc, errors.LibvirtCoreError):
+                LOG.exception('Opening a connection to %s failed',
+                              self.params.uri)
+                exc = errors.ConnectionFailed(
+                    'opening %s failed: %s' % (self.params.uri, exc))
             with self._lock:
                 self._opening = None
             future.set_exception(exc)
@@ -439,15 +449,26 @@ class Connection:
         future.set_result(conn)
 
     def _configure(self, conn):
+        """Turn on keepalive and the close callback of a new connection.
+
+        :raises: ConnectionFailed if libvirt refuses either.
+        """
         interval = self._settings.keepalive_interval
         try:
             if interval:
                 conn.setKeepAlive(interval, self._settings.keepalive_count)
         except libvirt.libvirtError as exc:
             if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
-                raise errors.ConnectionFailed(exc.get_error_message())
+                raise errors.ConnectionFailed(
+                    'enabling keepalive on %s failed: %s'
+                    % (self.params.uri, exc.get_error_message()))
             # Local drivers (test:///) have no peer to keep alive.
-        conn.registerCloseCallback(self._on_closed, None)
+        try:
+            conn.registerCloseCallback(self._on_closed, None)
+        except libvirt.libvirtError as exc:
+            raise errors.ConnectionFailed(
+                'registering the close callback on %s failed: %s'
+                % (self.params.uri, exc.get_error_message()))
 
     def _on_closed(self, conn, reason, opaque):
         # Runs in the event loop thread, where closing is not allowed: the
@@ -465,16 +486,19 @@ class Connection:
                 self._conn = None
         self._close_quietly(conn)
 
-    @staticmethod
-    def _close_quietly(conn):
+    def _close_quietly(self, conn):
+        # The link is being dropped; a failure to close it changes nothing
+        # for the caller, but is worth a line in the log.
         try:
             conn.unregisterCloseCallback()
-        except libvirt.libvirtError:
-            pass
+        except libvirt.libvirtError as exc:
+            LOG.debug('Unregistering the close callback of %s failed: %s',
+                      self.params.uri, exc.get_error_message())
         try:
             conn.close()
-        except libvirt.libvirtError:
-            pass
+        except libvirt.libvirtError as exc:
+            LOG.debug('Closing the connection to %s failed: %s',
+                      self.params.uri, exc.get_error_message())
 
 
 def _describe(what, subject):
@@ -524,6 +548,11 @@ class ConnectionCache:
             LOG.debug('Connection cache full: closing %r', old)
             old.retire()
         return entry
+
+    @property
+    def settings(self):
+        """The :class:`ConnectionSettings` of every connection made."""
+        return self._settings
 
     def __len__(self):
         return len(self._entries)

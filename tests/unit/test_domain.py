@@ -2,9 +2,6 @@
 
 import xml.etree.ElementTree as ET
 
-import libvirt
-
-from ironic_libvirt.virt import connection
 from ironic_libvirt.virt import errors
 from ironic_libvirt.virt import locator
 from tests import races
@@ -70,56 +67,3 @@ class DomainTestCase(base.TestCase):
         self.assertEqual('node-new', self.locator.by_macs(
             self.connection, ['52:54:00:00:09:99']).name)
         self.assertEqual(2, index.generation)
-
-
-class ConnectionCacheTestCase(base.TestCase):
-
-    def test_lru_bound(self):
-        cache = connection.ConnectionCache(size=2)
-        self.addCleanup(cache.close_all)
-        params = [connection.ConnectionParams(uri=base.TEST_URI + suffix)
-                  for suffix in ('', '?a', '?b')]
-        # The query strings make three keys for one hypervisor file.
-        first = cache.get(params[0])
-        cache.get(params[1])
-        self.assertIs(first, cache.get(params[0]))
-        cache.get(params[2])
-        self.assertEqual(2, len(cache))
-        self.assertIsNotNone(cache.get(params[1]))
-        self.assertEqual(2, len(cache))
-
-    def test_evicted_connection_in_use_closes_after_its_call(self):
-        cache = connection.ConnectionCache(size=1)
-        self.addCleanup(cache.close_all)
-        first = cache.get(connection.ConnectionParams(uri=base.TEST_URI))
-        attempts = []
-
-        def evicted_meanwhile(conn):
-            attempts.append(conn)
-            if len(attempts) == 1:
-                # Another node's call fills the cache while this one runs,
-                # and this call's link breaks: it must reconnect.
-                cache.get(connection.ConnectionParams(
-                    uri=base.TEST_URI + '?other'))
-                conn.close()
-            return conn.lookupByName('node-0').name()
-
-        self.assertEqual('node-0', first.call(evicted_meanwhile, 'testing'))
-        self.assertEqual(2, len(attempts))
-        # The link the retry opened did not outlive the call.
-        self.assertIsNone(first._conn)
-        self.assertRaises(libvirt.libvirtError, attempts[1].isAlive)
-        self.assertEqual(1, len(cache))
-
-    def test_password_never_printed(self):
-        params = connection.ConnectionParams(
-            uri='qemu+tcp://hv/system', sasl_username='u',
-            sasl_password='s3cret')
-        self.assertNotIn('s3cret', repr(params))
-        self.assertNotIn('s3cret', repr(connection.Connection(
-            params, connection.ConnectionSettings())))
-
-    def test_reopens_after_close(self):
-        conn = self.hypervisor()
-        conn.close()
-        self.assertEqual(5, self.state('node-0'))
