@@ -28,6 +28,7 @@ from oslo_log import log
 from oslo_utils import units
 
 from ironic_libvirt.drivers import driver_info
+from ironic_libvirt.drivers import management
 from ironic_libvirt.drivers import resolution
 
 LOG = log.getLogger(__name__)
@@ -40,7 +41,8 @@ def _inventory(hardware, memory_mb):
         'memory': {'physical_mb': memory_mb},
         'interfaces': [{'name': 'nic%d' % index, 'mac_address': mac}
                        for index, mac in enumerate(hardware['macs'])],
-        'boot': {'current_boot_mode': hardware['firmware']},
+        'boot': {'current_boot_mode': management.FIRMWARE_TO_BOOT_MODE[
+            hardware['firmware']]},
         'disks': [],
     }
     if hardware['disk']:
@@ -81,7 +83,8 @@ class LibvirtInspect(driver_info.DriverInfoMixin, base.InspectInterface):
         if not drivers_utils.get_node_capability(node, 'boot_mode'):
             properties['capabilities'] = utils.get_updated_capabilities(
                 properties.get('capabilities', ''),
-                {'boot_mode': hardware['firmware']})
+                {'boot_mode': management.FIRMWARE_TO_BOOT_MODE[
+                    hardware['firmware']]})
         node.properties = properties
         node.save()
         inspect_utils.store_inspection_data(

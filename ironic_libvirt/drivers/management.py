@@ -29,6 +29,7 @@ from oslo_config import cfg
 
 from ironic_libvirt.drivers import driver_info
 from ironic_libvirt.drivers import resolution
+from ironic_libvirt.virt import domain_xml
 from ironic_libvirt.virt import media
 
 CONF = cfg.CONF
@@ -42,7 +43,12 @@ BOOT_DEVICE_TO_LIBVIRT = {
 LIBVIRT_TO_BOOT_DEVICE = {v: k for k, v in BOOT_DEVICE_TO_LIBVIRT.items()}
 ALWAYS_SUPPORTED_BOOT_DEVICES = [boot_devices.PXE, boot_devices.DISK,
                                  boot_devices.CDROM]
-SUPPORTED_BOOT_MODES = [boot_modes.LEGACY_BIOS, boot_modes.UEFI]
+BOOT_MODE_TO_FIRMWARE = {
+    boot_modes.LEGACY_BIOS: domain_xml.FIRMWARE_BIOS,
+    boot_modes.UEFI: domain_xml.FIRMWARE_UEFI,
+}
+FIRMWARE_TO_BOOT_MODE = {v: k for k, v in BOOT_MODE_TO_FIRMWARE.items()}
+SUPPORTED_BOOT_MODES = list(BOOT_MODE_TO_FIRMWARE)
 # driver_internal_info key: drive target -> URL of the image inserted.
 VMEDIA_KEY = 'libvirt_vmedia'
 # Balloon statistics that are not sizes in KiB.
@@ -122,14 +128,15 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
         :raises: InvalidParameterValue on an unsupported mode.
         :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
         """
-        if mode not in SUPPORTED_BOOT_MODES:
+        firmware = BOOT_MODE_TO_FIRMWARE.get(mode)
+        if firmware is None:
             raise exception.InvalidParameterValue(
                 _('Node %(node)s: boot mode %(mode)s is not supported; '
                   'supported: %(supported)s.') %
                 {'node': task.node.uuid, 'mode': mode,
                  'supported': ', '.join(SUPPORTED_BOOT_MODES)})
         resolution.with_domain(task, 'setting the boot mode to %s' % mode,
-                               lambda d: d.set_firmware(mode))
+                               lambda d: d.set_firmware(firmware))
 
     def get_boot_mode(self, task):
         """Return the domain's boot mode.
@@ -138,8 +145,9 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
         :returns: ``bios`` or ``uefi``.
         :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
         """
-        return resolution.with_domain(task, 'reading the boot mode',
-                                      lambda d: d.firmware())
+        firmware = resolution.with_domain(task, 'reading the boot mode',
+                                          lambda d: d.firmware())
+        return FIRMWARE_TO_BOOT_MODE[firmware]
 
     def get_secure_boot_state(self, task):
         """Return whether UEFI secure boot is enabled.

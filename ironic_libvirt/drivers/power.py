@@ -42,9 +42,6 @@ POWER_STATE_MAP = {
     virt_domain.POWER_ERROR: states.ERROR,
 }
 
-SUPPORTED_POWER_STATES = [states.POWER_ON, states.POWER_OFF, states.REBOOT,
-                          states.SOFT_REBOOT, states.SOFT_POWER_OFF]
-
 
 def _wait_for(task, power_state, timeout):
     # create() and destroy() return once done, so the state is usually
@@ -81,26 +78,26 @@ class LibvirtPower(driver_info.DriverInfoMixin, base.PowerInterface):
         :raises: PowerStateFailure if the state is not reached in time.
         :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
         """
-        if power_state == states.POWER_ON:
-            resolution.with_domain(task, 'power on', lambda d: d.power_on())
-            _wait_for(task, states.POWER_ON, timeout)
-        elif power_state == states.POWER_OFF:
-            resolution.with_domain(task, 'power off', lambda d: d.force_off())
-            _wait_for(task, states.POWER_OFF, timeout)
-        elif power_state == states.SOFT_POWER_OFF:
-            self._soft_power_off(task, timeout)
-        elif power_state == states.REBOOT:
-            self.reboot(task, timeout=timeout)
-        elif power_state == states.SOFT_REBOOT:
-            self._soft_power_off(task, timeout)
-            resolution.with_domain(task, 'power on', lambda d: d.power_on())
-            _wait_for(task, states.POWER_ON, timeout)
-        else:
+        transition = self._TRANSITIONS.get(power_state)
+        if transition is None:
             raise exception.InvalidParameterValue(
                 _('Node %(node)s: power state %(state)s is not supported; '
                   'supported: %(supported)s.') %
                 {'node': task.node.uuid, 'state': power_state,
                  'supported': ', '.join(SUPPORTED_POWER_STATES)})
+        transition(self, task, timeout)
+
+    def _power_on(self, task, timeout):
+        resolution.with_domain(task, 'power on', lambda d: d.power_on())
+        _wait_for(task, states.POWER_ON, timeout)
+
+    def _power_off(self, task, timeout):
+        resolution.with_domain(task, 'power off', lambda d: d.force_off())
+        _wait_for(task, states.POWER_OFF, timeout)
+
+    def _soft_reboot(self, task, timeout):
+        self._soft_power_off(task, timeout)
+        self._power_on(task, timeout)
 
     def _soft_power_off(self, task, timeout):
         if self.get_power_state(task) == states.POWER_OFF:
@@ -138,3 +135,15 @@ class LibvirtPower(driver_info.DriverInfoMixin, base.PowerInterface):
         :returns: a list of power states.
         """
         return list(SUPPORTED_POWER_STATES)
+
+    # Ironic's target power state -> how this interface reaches it.
+    _TRANSITIONS = {
+        states.POWER_ON: _power_on,
+        states.POWER_OFF: _power_off,
+        states.REBOOT: reboot,
+        states.SOFT_REBOOT: _soft_reboot,
+        states.SOFT_POWER_OFF: _soft_power_off,
+    }
+
+
+SUPPORTED_POWER_STATES = list(LibvirtPower._TRANSITIONS)

@@ -6,10 +6,13 @@ exists only on the hypervisor. What is read from one descriptor is sent to
 the guest's serial port; what the guest writes comes out of the other.
 """
 
+import logging
 import os
 import threading
 
 import libvirt
+
+LOG = logging.getLogger(__name__)
 
 _CHUNK = 4096
 # Environment variable of the SASL password for the console command.
@@ -23,8 +26,9 @@ def _pump_out(stream, out_fd, done):
             if not data or data == -2:
                 break
             os.write(out_fd, data)
-    except (libvirt.libvirtError, OSError):
-        pass
+    except (libvirt.libvirtError, OSError) as exc:
+        # The console went away or the reader closed: the session ends.
+        LOG.debug('Console output ended: %s', exc)
     finally:
         done.set()
 
@@ -55,10 +59,12 @@ def attach(connection, uuid, in_fd, out_fd):
             if not data:
                 break
             stream.send(data)
-    except (libvirt.libvirtError, OSError):
-        pass
+    except (libvirt.libvirtError, OSError) as exc:
+        # The console went away or the writer closed: the session ends.
+        LOG.debug('Console input ended: %s', exc)
     finally:
         try:
             stream.finish()
-        except libvirt.libvirtError:
-            pass
+        except libvirt.libvirtError as exc:
+            # Already closed by the other side.
+            LOG.debug('Closing the console stream: %s', exc)

@@ -35,6 +35,16 @@ POWER_STATES = {
 }
 
 
+def definition_macs(dom):
+    """MAC addresses of a ``virDomain``'s persistent definition.
+
+    The one source of a domain's MACs, for finding a node's domain and for
+    checking it: the definition is what the operator gave the machine, and
+    it is what the next start uses.
+    """
+    return domain_xml.mac_addresses(dom.XMLDesc(_INACTIVE_XML))
+
+
 class _KeyedLocks:
     """One lock per key, forgotten when nobody holds a reference."""
 
@@ -177,14 +187,14 @@ class Domain:
 
     def mac_addresses(self):
         """MAC addresses of the domain's interfaces."""
-        return domain_xml.mac_addresses(self.inactive_xml())
+        return self._call(definition_macs, 'reading the MAC addresses')
 
     def firmware(self):
-        """``'uefi'`` or ``'bios'``."""
+        """``domain_xml.FIRMWARE_UEFI`` or ``domain_xml.FIRMWARE_BIOS``."""
         return domain_xml.firmware(self.inactive_xml())
 
     def set_firmware(self, mode):
-        """Switch to ``'uefi'`` or ``'bios'``; applies at the next start."""
+        """Switch to a ``domain_xml.FIRMWARE_*``; applies at the next start."""
         self._edit(lambda xml: domain_xml.set_firmware(xml, mode),
                    'setting the firmware')
 

@@ -19,6 +19,9 @@ ET.register_namespace('ironic-libvirt', NAMESPACE)
 _PENDING = '{%s}boot-restore' % NAMESPACE
 
 BOOT_DEVICES = ('network', 'hd', 'cdrom', 'fd')
+# The firmware kinds of a domain.
+FIRMWARE_BIOS = 'bios'
+FIRMWARE_UEFI = 'uefi'
 _DISK_KIND = {'disk': 'hd', 'cdrom': 'cdrom', 'floppy': 'fd', 'lun': 'hd'}
 _OS_CHILDREN_BEFORE_BOOT = ('type', 'firmware', 'loader', 'nvram')
 
@@ -64,16 +67,6 @@ def _ordered_devices(root):
         if boot is not None and boot.get('order'):
             ordered.append((int(boot.get('order')), device))
     return [d for _, d in sorted(ordered, key=lambda item: item[0])]
-
-
-def name(xml):
-    """The domain's name."""
-    return _parse(xml).findtext('name')
-
-
-def uuid(xml):
-    """The domain's UUID."""
-    return _parse(xml).findtext('uuid')
 
 
 def mac_addresses(xml):
@@ -231,20 +224,20 @@ def set_pending_restore(xml, snapshot):
 
 
 def firmware(xml):
-    """``'uefi'`` or ``'bios'``."""
+    """:data:`FIRMWARE_UEFI` or :data:`FIRMWARE_BIOS`."""
     os_el = _os(_parse(xml))
     if os_el.get('firmware') == 'efi':
-        return 'uefi'
+        return FIRMWARE_UEFI
     loader = os_el.find('loader')
     if loader is not None and (loader.get('type') == 'pflash'
                                or 'OVMF' in (loader.text or '')
                                or 'edk2' in (loader.text or '')):
-        return 'uefi'
-    return 'bios'
+        return FIRMWARE_UEFI
+    return FIRMWARE_BIOS
 
 
 def set_firmware(xml, mode):
-    """Switch the domain to ``'uefi'`` or ``'bios'`` firmware.
+    """Switch the domain to :data:`FIRMWARE_UEFI` or :data:`FIRMWARE_BIOS`.
 
     UEFI uses libvirt's firmware auto-selection (``<os firmware='efi'>``);
     BIOS removes the UEFI loader, NVRAM and firmware features.
@@ -253,7 +246,7 @@ def set_firmware(xml, mode):
     os_el = _os(root)
     if firmware(xml) == mode:
         return xml
-    if mode == 'uefi':
+    if mode == FIRMWARE_UEFI:
         os_el.set('firmware', 'efi')
     else:
         os_el.attrib.pop('firmware', None)
@@ -355,12 +348,6 @@ def disk_source(xml, target):
     if source.get('pool') and source.get('volume'):
         return '%s/%s' % (source.get('pool'), source.get('volume'))
     return source.get('file') or source.get('dev') or source.get('name')
-
-
-def disk_format(xml, target):
-    """The ``<driver type>`` of a disk (``raw``, ``qcow2``...), or None."""
-    driver = _disk(_parse(xml), target).find('driver')
-    return None if driver is None else driver.get('type')
 
 
 def media_device(xml, target, path=None):

@@ -13,7 +13,6 @@ import weakref
 import libvirt
 
 from ironic_libvirt.virt import domain as domain_mod
-from ironic_libvirt.virt import domain_xml
 from ironic_libvirt.virt import errors
 
 
@@ -39,14 +38,14 @@ class _MacIndex:
             by_mac, names = {}, {}
             for dom in conn.listAllDomains(0):
                 try:
-                    xml = dom.XMLDesc(0)
+                    macs = domain_mod.definition_macs(dom)
                 except libvirt.libvirtError as exc:
                     if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                         continue  # undefined while we were scanning
                     raise
                 uuid = dom.UUIDString()
                 names[uuid] = dom.name()
-                for mac in domain_xml.mac_addresses(xml):
+                for mac in macs:
                     by_mac.setdefault(mac, set()).add(uuid)
             return by_mac, names
 

@@ -11,6 +11,7 @@ Each domain and drive has one volume, named after the domain's UUID and
 the drive's target, replaced by the next insert and deleted on eject.
 """
 
+import logging
 import os
 
 import libvirt
@@ -18,6 +19,7 @@ import libvirt
 from ironic_libvirt.virt import domain_xml
 from ironic_libvirt.virt import errors
 
+LOG = logging.getLogger(__name__)
 # Bytes per chunk sent through the stream.
 _CHUNK = 1024 * 1024
 
@@ -63,6 +65,20 @@ def _send(stream, filename):
     stream.finish()
 
 
+def _discard_upload(stream, volume, name):
+    """Abort a failed upload and delete its volume, logging what fails."""
+    try:
+        stream.abort()
+    except libvirt.libvirtError as exc:
+        LOG.debug('Aborting the upload of %s failed: %s', name,
+                  exc.get_error_message())
+    try:
+        volume.delete(0)
+    except libvirt.libvirtError as exc:
+        LOG.warning('Volume %s of a failed upload could not be deleted: %s',
+                    name, exc.get_error_message())
+
+
 def upload(connection, pool_name, pool_path, name, filename):
     """Upload a local file into a new volume ``name`` of a storage pool.
 
@@ -85,11 +101,9 @@ def upload(connection, pool_name, pool_path, name, filename):
             volume.upload(stream, 0, size, 0)
             _send(stream, filename)
         except BaseException:
-            try:
-                stream.abort()
-            except libvirt.libvirtError:
-                pass
-            volume.delete(0)
+            # The upload's own error is what the caller must see; a
+            # failure to clean up after it is only logged.
+            _discard_upload(stream, volume, name)
             raise
         return volume.path()
 
