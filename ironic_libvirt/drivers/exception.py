@@ -41,6 +41,25 @@ class LibvirtDomainNotFound(LibvirtError):
     _msg_fmt = _('Node %(node)s: %(action)s failed: %(error)s. %(fix)s')
 
 
+def supported(table, value, node, what):
+    """``table[value]`` for a value an Ironic API user chose.
+
+    :param table: the supported values and what each maps to.
+    :param node: the node's UUID.
+    :param what: what the value is, e.g. "boot mode".
+    :raises: InvalidParameterValue naming the node and the supported
+        values when ``value`` is not one of them.
+    """
+    try:
+        return table[value]
+    except KeyError:
+        raise exception.InvalidParameterValue(
+            _('Node %(node)s: %(what)s %(value)s is not supported; '
+              'supported: %(supported)s.') %
+            {'node': node, 'what': what, 'value': value,
+             'supported': ', '.join(table)}) from None
+
+
 def from_core(exc, node, action, info):
     """The Ironic exception for one of the core's exceptions.
 

@@ -40,6 +40,7 @@ from ironic.drivers import base
 from oslo_config import cfg
 
 from ironic_libvirt.drivers import driver_info
+from ironic_libvirt.drivers import exception as driver_exception
 from ironic_libvirt.drivers import resolution
 from ironic_libvirt.virt import domain_xml
 from ironic_libvirt.virt import media
@@ -98,13 +99,8 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
             domain does not have.
         :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
         """
-        libvirt_device = BOOT_DEVICE_TO_LIBVIRT.get(device)
-        if libvirt_device is None:
-            raise exception.InvalidParameterValue(
-                _('Node %(node)s: boot device %(device)s is not supported; '
-                  'supported: %(supported)s.') %
-                {'node': task.node.uuid, 'device': device,
-                 'supported': ', '.join(BOOT_DEVICE_TO_LIBVIRT)})
+        libvirt_device = driver_exception.supported(
+            BOOT_DEVICE_TO_LIBVIRT, device, task.node.uuid, 'boot device')
         resolution.with_domain(
             task, 'setting the boot device to %s' % device,
             lambda d: d.set_boot_device(libvirt_device, persistent))
@@ -140,13 +136,8 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
         :raises: InvalidParameterValue on an unsupported mode.
         :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
         """
-        firmware = BOOT_MODE_TO_FIRMWARE.get(mode)
-        if firmware is None:
-            raise exception.InvalidParameterValue(
-                _('Node %(node)s: boot mode %(mode)s is not supported; '
-                  'supported: %(supported)s.') %
-                {'node': task.node.uuid, 'mode': mode,
-                 'supported': ', '.join(SUPPORTED_BOOT_MODES)})
+        firmware = driver_exception.supported(
+            BOOT_MODE_TO_FIRMWARE, mode, task.node.uuid, 'boot mode')
         resolution.with_domain(task, 'setting the boot mode to %s' % mode,
                                lambda d: d.set_firmware(firmware))
 

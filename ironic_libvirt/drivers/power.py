@@ -35,7 +35,6 @@ they raise ``PowerStateFailure`` and never force the power off.
 """
 
 from ironic.common import exception
-from ironic.common.i18n import _
 from ironic.common import states
 from ironic.conductor import task_manager
 from ironic.conductor import utils as cond_utils
@@ -43,6 +42,7 @@ from ironic.drivers import base
 from oslo_log import log
 
 from ironic_libvirt.drivers import driver_info
+from ironic_libvirt.drivers import exception as driver_exception
 from ironic_libvirt.drivers import resolution
 from ironic_libvirt.virt import domain as virt_domain
 
@@ -90,13 +90,8 @@ class LibvirtPower(driver_info.DriverInfoMixin, base.PowerInterface):
         :raises: PowerStateFailure if the state is not reached in time.
         :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
         """
-        transition = self._TRANSITIONS.get(power_state)
-        if transition is None:
-            raise exception.InvalidParameterValue(
-                _('Node %(node)s: power state %(state)s is not supported; '
-                  'supported: %(supported)s.') %
-                {'node': task.node.uuid, 'state': power_state,
-                 'supported': ', '.join(SUPPORTED_POWER_STATES)})
+        transition = driver_exception.supported(
+            self._TRANSITIONS, power_state, task.node.uuid, 'power state')
         transition(self, task, timeout)
 
     def _power_on(self, task, timeout):
