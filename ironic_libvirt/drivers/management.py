@@ -23,8 +23,11 @@ into a storage volume of ``[libvirt] media_pool`` on the hypervisor through
 the libvirt connection (any transport), and put into the domain's first
 CD-ROM drive, live when the domain runs. Ejecting deletes the volume.
 
-Vendor detection and indicators are deliberately unsupported (the base
-class raises ``UnsupportedDriverExtension``, which Ironic expects).
+Indicators: a system LED and a disk LED whose states (off, on, blinking)
+are kept in the domain's metadata, so every conductor sees them. Health
+comes from the domain's state and libvirt's reason for it (a crashed
+guest, a disk I/O error, the watchdog). The vendor is the SMBIOS system
+manufacturer the guest sees.
 """
 
 import os
@@ -32,9 +35,12 @@ import tempfile
 
 from ironic.common import boot_devices
 from ironic.common import boot_modes
+from ironic.common import components
 from ironic.common import exception
+from ironic.common import health_states
 from ironic.common.i18n import _
 from ironic.common import images
+from ironic.common import indicator_states
 from ironic.conductor import task_manager
 from ironic.drivers import base
 from oslo_config import cfg
@@ -42,6 +48,7 @@ from oslo_config import cfg
 from ironic_libvirt.drivers import driver_info
 from ironic_libvirt.drivers import exception as driver_exception
 from ironic_libvirt.drivers import resolution
+from ironic_libvirt.virt import domain as virt_domain
 from ironic_libvirt.virt import domain_xml
 from ironic_libvirt.virt import media
 
@@ -62,6 +69,19 @@ BOOT_MODE_TO_FIRMWARE = {
 }
 FIRMWARE_TO_BOOT_MODE = {v: k for k, v in BOOT_MODE_TO_FIRMWARE.items()}
 SUPPORTED_BOOT_MODES = list(BOOT_MODE_TO_FIRMWARE)
+_LED = {'readonly': False, 'states': [indicator_states.OFF,
+                                      indicator_states.ON,
+                                      indicator_states.BLINKING]}
+# Component -> indicator ID -> its properties, as Ironic's API lists them.
+INDICATORS = {
+    components.SYSTEM: {'led': _LED},
+    components.DISK: {'led': _LED},
+}
+HEALTH_MAP = {
+    virt_domain.HEALTH_OK: health_states.HealthState.OK,
+    virt_domain.HEALTH_WARNING: health_states.HealthState.WARNING,
+    virt_domain.HEALTH_CRITICAL: health_states.HealthState.CRITICAL,
+}
 # driver_internal_info key: drive target -> URL of the image inserted.
 VMEDIA_KEY = 'libvirt_vmedia'
 # Balloon statistics that are not sizes in KiB.
@@ -222,6 +242,83 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
                     'cpu time': sensor(figures['cpu_time_ns'], 'ns')},
             'Memory': memory,
         }
+
+    def get_node_health(self, task):
+        """Return the domain's health from its state and libvirt's reason.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :returns: a :class:`ironic.common.health_states.HealthState`, or
+            None when libvirt reports no state.
+        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        """
+        health = resolution.with_domain(task, 'reading the health',
+                                        lambda d: d.health())
+        return None if health is None else HEALTH_MAP[health]
+
+    def detect_vendor(self, task):
+        """Return the system manufacturer the guest sees.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :returns: the domain's SMBIOS manufacturer, ``QEMU`` for a QEMU or
+            KVM domain that declares none, or None.
+        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        """
+        return resolution.with_domain(task, 'detecting the vendor',
+                                      lambda d: d.vendor())
+
+    def get_supported_indicators(self, task, component=None):
+        """Return the indicators: a system LED and a disk LED.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :param component: a :mod:`ironic.common.components` value, or None
+            for every component.
+        :returns: component -> indicator ID -> ``readonly`` and ``states``.
+        """
+        return {name: {indicator: dict(props)
+                       for indicator, props in indicators.items()}
+                for name, indicators in INDICATORS.items()
+                if component in (None, name)}
+
+    def _check_indicator(self, task, component, indicator):
+        node = task.node.uuid
+        indicators = driver_exception.supported(INDICATORS, component, node,
+                                                'indicator component')
+        return driver_exception.supported(
+            indicators, indicator, node,
+            'indicator of component %s' % component)
+
+    def set_indicator_state(self, task, component, indicator, state):
+        """Set an indicator; its state is kept in the domain's metadata.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :param component: a :mod:`ironic.common.components` value.
+        :param indicator: an indicator ID of that component.
+        :param state: a :mod:`ironic.common.indicator_states` value.
+        :raises: InvalidParameterValue on an unknown component, indicator
+            or state.
+        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        """
+        props = self._check_indicator(task, component, indicator)
+        driver_exception.supported(dict.fromkeys(props['states']), state,
+                                   task.node.uuid, 'indicator state')
+        resolution.with_domain(
+            task, 'setting indicator %s of %s' % (indicator, component),
+            lambda d: d.set_indicator_state(component, indicator, state))
+
+    def get_indicator_state(self, task, component, indicator):
+        """Return an indicator's state; off until one is set.
+
+        :param task: a TaskManager instance containing the node to act on.
+        :param component: a :mod:`ironic.common.components` value.
+        :param indicator: an indicator ID of that component.
+        :returns: a :mod:`ironic.common.indicator_states` value.
+        :raises: InvalidParameterValue on an unknown component or indicator.
+        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        """
+        self._check_indicator(task, component, indicator)
+        states = resolution.with_domain(task, 'reading indicators',
+                                        lambda d: d.indicator_states())
+        return states.get((component, indicator), indicator_states.OFF)
 
     def _check_vmedia_types(self, task, device_types):
         for device_type in device_types:

@@ -57,6 +57,30 @@ def definition_macs(dom):
     return domain_xml.mac_addresses(dom.XMLDesc(_INACTIVE_XML))
 
 
+# Health of a domain from its state and the reason libvirt gives for it.
+HEALTH_OK = 'ok'
+HEALTH_WARNING = 'warning'
+HEALTH_CRITICAL = 'critical'
+_HEALTH_BY_STATE_REASON = {
+    # The guest crashed and is kept for a dump.
+    (libvirt.VIR_DOMAIN_CRASHED, None): HEALTH_CRITICAL,
+    # Paused by QEMU because a disk failed.
+    (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_IOERROR):
+        HEALTH_CRITICAL,
+    # Paused by the watchdog device: the guest stopped answering it.
+    (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_WATCHDOG):
+        HEALTH_WARNING,
+    # Off after the guest crashed, or after a start that failed.
+    (libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_CRASHED):
+        HEALTH_WARNING,
+    (libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_FAILED):
+        HEALTH_WARNING,
+}
+# The firmware QEMU reports as the system manufacturer when the domain
+# declares none (SMBIOS type 1).
+_QEMU_MANUFACTURER = 'QEMU'
+
+
 class _KeyedLocks:
     """One lock per key, forgotten when nobody holds a reference."""
 
@@ -163,6 +187,42 @@ class Domain:
     def nmi(self):
         """Inject a non-maskable interrupt."""
         self._call(lambda dom: dom.injectNMI(0), 'injecting an NMI')
+
+    def health(self):
+        """:data:`HEALTH_OK`, ``_WARNING`` or ``_CRITICAL``; None if unknown.
+
+        Read from the domain's state and its reason (one libvirt call).
+        """
+        state, reason = self._call(lambda dom: dom.state(),
+                                   'reading the state')
+        if state == libvirt.VIR_DOMAIN_NOSTATE:
+            return None
+        return _HEALTH_BY_STATE_REASON.get(
+            (state, reason), _HEALTH_BY_STATE_REASON.get((state, None),
+                                                         HEALTH_OK))
+
+    def vendor(self):
+        """The system manufacturer the guest sees.
+
+        The domain's SMBIOS manufacturer when it declares one, else QEMU's
+        own for QEMU and KVM domains, else None.
+        """
+        xml = self.inactive_xml()
+        declared = domain_xml.manufacturer(xml)
+        if declared:
+            return declared
+        if domain_xml.domain_type(xml) in ('qemu', 'kvm'):
+            return _QEMU_MANUFACTURER
+        return None
+
+    def indicator_states(self):
+        """Indicator states kept in the metadata; see domain_xml."""
+        return domain_xml.indicator_states(self.inactive_xml())
+
+    def set_indicator_state(self, component, indicator, state):
+        """Keep an indicator's state in the domain's metadata."""
+        self._edit(lambda xml: domain_xml.set_indicator_state(
+            xml, component, indicator, state), 'setting an indicator')
 
     def boot_device(self):
         """The first boot device and whether it stays for later boots.

@@ -28,7 +28,9 @@ from ironic_libvirt.virt import errors
 
 NAMESPACE = 'https://opendev.org/openstack/ironic-libvirt/1'
 ET.register_namespace('ironic-libvirt', NAMESPACE)
+_OURS = '{%s}node' % NAMESPACE
 _PENDING = '{%s}boot-restore' % NAMESPACE
+_INDICATOR = '{%s}indicator' % NAMESPACE
 
 BOOT_DEVICES = ('network', 'hd', 'cdrom', 'fd')
 # The firmware kinds of a domain.
@@ -209,9 +211,43 @@ def restore_boot(xml, snapshot):
     return _dump(root)
 
 
+def _ours(root, create=False):
+    """This driver's element in the domain's ``<metadata>``, or None.
+
+    libvirt keeps one element per namespace in ``<metadata>`` and drops
+    the others when a definition is saved, so everything this driver
+    records lives under one element, ``<ironic-libvirt:node>``. A
+    ``boot-restore`` element written directly under ``<metadata>`` by
+    earlier versions is moved into it.
+    """
+    metadata = root.find('metadata')
+    if metadata is None:
+        if not create:
+            return None
+        metadata = ET.SubElement(root, 'metadata')
+    ours = metadata.find(_OURS)
+    legacy = metadata.findall(_PENDING)
+    if ours is None and (create or legacy):
+        ours = ET.SubElement(metadata, _OURS)
+    for el in legacy:
+        metadata.remove(el)
+        ours.append(el)
+    return ours
+
+
+def _drop_if_empty(root):
+    metadata = root.find('metadata')
+    ours = None if metadata is None else metadata.find(_OURS)
+    if ours is not None and not len(ours):
+        metadata.remove(ours)
+    if metadata is not None and not len(metadata):
+        root.remove(metadata)
+
+
 def pending_restore(xml):
     """The boot order to restore after a one-time boot, or None."""
-    el = _parse(xml).find('metadata/%s' % _PENDING)
+    ours = _ours(_parse(xml))
+    el = None if ours is None else ours.find(_PENDING)
     return None if el is None else el.get('order')
 
 
@@ -222,17 +258,49 @@ def set_pending_restore(xml, snapshot):
     conductor restart.
     """
     root = _parse(xml)
-    metadata = root.find('metadata')
-    if metadata is not None:
-        for old in metadata.findall(_PENDING):
-            metadata.remove(old)
-        if snapshot is None and not len(metadata):
-            root.remove(metadata)
-    if snapshot is not None:
-        if metadata is None:
-            metadata = ET.SubElement(root, 'metadata')
-        ET.SubElement(metadata, _PENDING, order=snapshot)
+    ours = _ours(root, create=snapshot is not None)
+    if ours is not None:
+        for old in ours.findall(_PENDING):
+            ours.remove(old)
+        if snapshot is not None:
+            ET.SubElement(ours, _PENDING, order=snapshot)
+    _drop_if_empty(root)
     return _dump(root)
+
+
+def indicator_states(xml):
+    """Indicator states kept in the domain's metadata.
+
+    :returns: a dict of (component, indicator) -> state, for those set.
+    """
+    ours = _ours(_parse(xml))
+    if ours is None:
+        return {}
+    return {(el.get('component'), el.get('id')): el.get('state')
+            for el in ours.iterfind(_INDICATOR)}
+
+
+def set_indicator_state(xml, component, indicator, state):
+    """Record an indicator's state in the domain's metadata."""
+    root = _parse(xml)
+    ours = _ours(root, create=True)
+    for el in ours.findall(_INDICATOR):
+        if (el.get('component'), el.get('id')) == (component, indicator):
+            ours.remove(el)
+    ET.SubElement(ours, _INDICATOR, component=component, id=indicator,
+                  state=state)
+    return _dump(root)
+
+
+def manufacturer(xml):
+    """The SMBIOS system manufacturer the domain declares, or None."""
+    return _parse(xml).findtext(
+        "sysinfo[@type='smbios']/system/entry[@name='manufacturer']")
+
+
+def domain_type(xml):
+    """The domain's type (``kvm``, ``qemu``, ``test``...)."""
+    return _parse(xml).get('type')
 
 
 def firmware(xml):

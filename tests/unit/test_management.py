@@ -214,9 +214,3 @@ class OtherManagementTestCase(base.TestCase):
         with self.task(node, shared=True) as task:
             self.assertEqual(['52:54:00:00:00:01', '52:54:00:00:01:01'],
                              task.driver.management.get_mac_addresses(task))
-
-    def test_vendor_detection_is_unsupported_as_ironic_expects(self):
-        node = self.create_node(domain='node-1')
-        with self.task(node, shared=True) as task:
-            self.assertRaises(exception.UnsupportedDriverExtension,
-                              task.driver.management.detect_vendor, task)
