@@ -81,6 +81,9 @@ class Libvirtd:
     :param ssh: start an sshd in the namespace for qemu+ssh.
     :param auth_tls: libvirtd's ``auth_tls``: "none" (the client
         certificate is enough) or "sasl".
+    :param tls_files: a tls.TLSFiles to listen with instead of generating
+        a throw-away CA (implies ``tls``); its ``client_dn_pattern`` is
+        libvirtd's ``tls_allowed_dn_list``.
 
     After start(): ``uri_unix``, ``uri_tcp``, ``uri_tls``, ``uri_ssh()``;
     ``socket``, ``tcp_port``, ``tls_port``; ``sasl_username`` and
@@ -89,11 +92,13 @@ class Libvirtd:
     """
 
     def __init__(self, base_dir=None, tcp=False, tls=False, ssh=False,
-                 auth_tls='none'):
+                 auth_tls='none', tls_files=None):
         self._own_base = base_dir is None
         self.base_dir = pathlib.Path(
             base_dir or tempfile.mkdtemp(prefix='ilv-harness-'))
-        self._tcp, self._tls, self._ssh = tcp, tls, ssh
+        self._tcp, self._ssh = tcp, ssh
+        self._tls = tls or tls_files is not None
+        self._tls_files = tls_files
         self.auth_tls = auth_tls
         self.run_dir = self.base_dir / 'run'
         self.socket = self.run_dir / 'libvirt-sock'
@@ -166,7 +171,8 @@ class Libvirtd:
             self.sasl = sasl.Sasl(self.base_dir / 'sasl2')
             self.sasl.add_user(self.sasl_username, self.sasl_password)
         if self._tls:
-            self.tls = tls.make_pki(self.base_dir / 'pki')
+            self.tls = (self._tls_files
+                        or tls.make_pki(self.base_dir / 'pki'))
             self.tls_port = system.free_port()
             conf.update(tls_port=str(self.tls_port), auth_tls=self.auth_tls,
                         key_file=str(self.tls.key_file),
