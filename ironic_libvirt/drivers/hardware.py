@@ -30,6 +30,7 @@ from ironic.drivers.modules import noop_mgmt
 from ironic.drivers.modules import pxe
 from oslo_log import log
 
+from ironic_libvirt.drivers import bios
 from ironic_libvirt.drivers import boot
 from ironic_libvirt.drivers import console
 from ironic_libvirt.drivers import inspect
@@ -47,6 +48,11 @@ class LibvirtHardware(generic.GenericHardware):
         """List of supported boot interfaces."""
         return (super().supported_boot_interfaces
                 + [boot.LibvirtVirtualMediaBoot])
+
+    @property
+    def supported_bios_interfaces(self):
+        """List of supported bios interfaces."""
+        return [bios.LibvirtBIOS] + super().supported_bios_interfaces
 
     @property
     def supported_management_interfaces(self):

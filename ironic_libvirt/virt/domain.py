@@ -282,6 +282,65 @@ class Domain:
         self._edit(lambda xml: domain_xml.set_secure_boot(xml, enabled),
                    'setting secure boot')
 
+    def bios(self):
+        """The firmware and the BIOS settings kept in the metadata.
+
+        :returns: a dict with ``firmware`` (``'uefi'`` or ``'bios'``),
+            ``secure_boot`` (a boolean) and ``settings`` (a dict of name ->
+            value; empty before the first change).
+        """
+        xml = self.inactive_xml()
+        record = domain_xml.bios_record(xml)
+        return {'firmware': domain_xml.firmware(xml),
+                'secure_boot': domain_xml.secure_boot(xml),
+                'settings': record['settings'] if record else {}}
+
+    def configure_bios(self, settings, firmware=None, secure_boot=None):
+        """Change BIOS settings, the firmware and secure boot in one edit.
+
+        The firmware and secure boot as they were before the first change
+        are recorded, so that :meth:`reset_bios` can go back to them.
+        Like any change of the definition, it applies at the next start.
+
+        :param settings: a dict of name -> value to record in the metadata.
+        :param firmware: ``'uefi'``, ``'bios'`` or None to leave it.
+        :param secure_boot: a boolean, or None to leave it.
+        :raises: InvalidDomainXML if secure boot is enabled without UEFI
+            firmware chosen by libvirt.
+        """
+        def transform(xml):
+            record = domain_xml.bios_record(xml) or {
+                'factory': {'firmware': domain_xml.firmware(xml),
+                            'secure_boot': domain_xml.secure_boot(xml)},
+                'settings': {}}
+            record['settings'].update(settings)
+            if firmware is not None:
+                xml = domain_xml.set_firmware(xml, firmware)
+            if secure_boot is not None and (secure_boot
+                                            or domain_xml.secure_boot(xml)):
+                xml = domain_xml.set_secure_boot(xml, secure_boot)
+            return domain_xml.set_bios_record(xml, record)
+        self._edit(transform, 'changing BIOS settings')
+
+    def reset_bios(self):
+        """Forget the BIOS settings; restore the firmware and secure boot.
+
+        Without a record of changes the domain is left as it is.
+
+        :raises: InvalidDomainXML if the recorded secure boot state cannot
+            be restored.
+        """
+        def transform(xml):
+            record = domain_xml.bios_record(xml)
+            if record is None:
+                return xml
+            factory = record['factory']
+            xml = domain_xml.set_firmware(xml, factory['firmware'])
+            if factory['secure_boot'] != domain_xml.secure_boot(xml):
+                xml = domain_xml.set_secure_boot(xml, factory['secure_boot'])
+            return domain_xml.set_bios_record(xml, None)
+        self._edit(transform, 'resetting BIOS settings')
+
     def stats(self):
         """CPU and memory figures.
 

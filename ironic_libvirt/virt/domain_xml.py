@@ -31,6 +31,8 @@ ET.register_namespace('ironic-libvirt', NAMESPACE)
 _OURS = '{%s}node' % NAMESPACE
 _PENDING = '{%s}boot-restore' % NAMESPACE
 _INDICATOR = '{%s}indicator' % NAMESPACE
+_BIOS = '{%s}bios' % NAMESPACE
+_BIOS_SETTING = '{%s}setting' % NAMESPACE
 
 BOOT_DEVICES = ('network', 'hd', 'cdrom', 'fd')
 # The firmware kinds of a domain.
@@ -301,6 +303,47 @@ def manufacturer(xml):
 def domain_type(xml):
     """The domain's type (``kvm``, ``qemu``, ``test``...)."""
     return _parse(xml).get('type')
+
+
+def bios_record(xml):
+    """The BIOS settings record kept in the domain's metadata, or None.
+
+    :returns: None, or a dict with ``factory`` (a dict with ``firmware``,
+        ``'uefi'`` or ``'bios'``, and ``secure_boot``, a boolean: the
+        domain's firmware before the first change) and ``settings`` (a dict
+        of setting name -> value, both strings).
+    """
+    ours = _ours(_parse(xml))
+    el = None if ours is None else ours.find(_BIOS)
+    if el is None:
+        return None
+    return {'factory': {'firmware': el.get('factory-firmware', 'bios'),
+                        'secure_boot':
+                            el.get('factory-secure-boot') == 'yes'},
+            'settings': {s.get('name'): s.get('value', '')
+                         for s in el.iterfind(_BIOS_SETTING)
+                         if s.get('name')}}
+
+
+def set_bios_record(xml, record):
+    """Write (or, with ``record=None``, remove) the BIOS settings record.
+
+    :param record: a dict shaped as :func:`bios_record` returns, or None.
+    """
+    root = _parse(xml)
+    ours = _ours(root, create=record is not None)
+    if ours is not None:
+        for old in ours.findall(_BIOS):
+            ours.remove(old)
+    if record is not None:
+        factory = record['factory']
+        el = ET.SubElement(ours, _BIOS, {
+            'factory-firmware': factory['firmware'],
+            'factory-secure-boot': 'yes' if factory['secure_boot'] else 'no'})
+        for name_, value in sorted(record['settings'].items()):
+            ET.SubElement(el, _BIOS_SETTING, name=name_, value=value)
+    _drop_if_empty(root)
+    return _dump(root)
 
 
 def firmware(xml):

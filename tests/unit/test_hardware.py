@@ -31,6 +31,7 @@ EXPECTED_ENTRY_POINTS = {
     'ironic.hardware.interfaces.power': ['libvirt'],
     'ironic.hardware.interfaces.management': ['libvirt'],
     'ironic.hardware.interfaces.inspect': ['libvirt'],
+    'ironic.hardware.interfaces.bios': ['libvirt'],
     'ironic.hardware.interfaces.boot': ['libvirt-vmedia'],
     'ironic.hardware.interfaces.console': ['libvirt-socat'],
 }
