@@ -44,6 +44,7 @@ PROJECT_ENTRY_POINTS = {
     'ironic.hardware.interfaces.management': ['libvirt'],
     'ironic.hardware.interfaces.inspect': ['libvirt'],
     'ironic.hardware.interfaces.console': ['libvirt-socat'],
+    'ironic.hardware.interfaces.bios': ['libvirt'],
 }
 # Seconds between Ironic's power state syncs: small, for the sync test.
 SYNC_INTERVAL = 2
@@ -101,7 +102,7 @@ def ironic(tmp_path_factory):
 
     ``fake-hardware`` with fake power and management is always enabled,
     and so is libvirt's test driver ([libvirt] allow_test_driver), the
-    ``libvirt`` inspect and ``libvirt-socat`` console interfaces.
+    ``libvirt`` inspect and bios and ``libvirt-socat`` console interfaces.
     """
     bin_dir = os.path.dirname(sys.executable)
     if not os.path.exists(os.path.join(bin_dir, 'ironic')):
@@ -126,6 +127,8 @@ def ironic(tmp_path_factory):
                         'libvirt-socat', 'no-console', 'fake'],
                     'enabled_boot_interfaces': [
                         'fake', 'pxe', 'ipxe', 'libvirt-vmedia'],
+                    'enabled_bios_interfaces': [
+                        'libvirt', 'no-bios', 'fake'],
                 },
                 'libvirt': {'allow_test_driver': True,
                             'media_pool': MEDIA_POOL,
