@@ -293,8 +293,9 @@ def make(request):
         elif ca_key_path.exists() and request.ca != 'replace':
             raise TLSKeysError(
                 'a CA key exists at %s; every certificate it signed depends '
-                'on it. Reuse it to sign for another hypervisor, or replace '
-                'it (and reissue every certificate)' % ca_key_path)
+                'on it. Reuse it to sign for another hypervisor '
+                '(--reuse-ca), or replace it and reissue every certificate '
+                '(--replace-ca)' % ca_key_path)
         else:
             ca_key, ca_cert = _new_ca(request)
 

@@ -169,7 +169,8 @@ class TLSKeysTestCase(unittest.TestCase):
         message = str(caught.exception)
         self.assertIn('a CA key exists at %s' % (self.root / tls_keys.CA_KEY),
                       message)
-        self.assertIn('Reuse it', message)
+        self.assertIn('(--reuse-ca)', message)
+        self.assertIn('(--replace-ca)', message)
         self.assertEqual(ca_key, (self.root / tls_keys.CA_KEY).read_bytes())
         self.assertEqual(server,
                          (self.root / tls_keys.SERVER_CERT).read_bytes())
