@@ -49,3 +49,13 @@ class LayeringTestCase(unittest.TestCase):
         for name, module in self.imports_of('drivers'):
             self.assertFalse(module.startswith('ironic_libvirt.cmd'),
                              '%s imports %s' % (name, module))
+
+    def test_lab_imports_no_ironic_and_no_driver(self):
+        modules = list(self.imports_of('lab'))
+        self.assertTrue(modules)  # the folder is there and has imports
+        for name, module in modules:
+            self.assertFalse(
+                module == 'ironic' or module.startswith(
+                    ('ironic.', 'ironic_libvirt.drivers',
+                     'ironic_libvirt.cmd')),
+                '%s imports %s' % (name, module))
