@@ -20,7 +20,9 @@ Subcommands:
 * ``enroll-file``: a file that ``baremetal create`` enrolls;
 * ``check``: a node's driver_info, step by step, with the fix of a failure;
 * ``console``: the serial console of a domain on stdin/stdout (what the
-  ``libvirt-socat`` console interface runs under socat).
+  ``libvirt-socat`` console interface runs under socat);
+* ``tls-keys``: a CA and the certificates of a hypervisor and a conductor
+  for ``qemu+tls``.
 
 The subcommands are entry points of the group ``ironic_libvirt.cli``,
 loaded only when run (``console`` never imports Ironic).

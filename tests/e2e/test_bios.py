@@ -27,7 +27,7 @@ import libvirt
 from tests.harness import domains as harness_domains
 
 INACTIVE = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
-BIOS_NS = {'b': 'https://opendev.org/openstack/ironic-libvirt/bios/1'}
+BIOS_NS = {'b': 'https://opendev.org/openstack/ironic-libvirt/1'}
 
 
 def _settings(nodes, node):
@@ -89,7 +89,7 @@ def test_bios_settings_through_manual_cleaning(nodes, qemu):
     assert {f.get('name'): f.get('enabled') for f in defined.iterfind(
         'os/firmware/feature')}['secure-boot'] == 'yes'
     assert {s.get('name'): s.get('value') for s in defined.iterfind(
-        'metadata/b:bios/b:setting', BIOS_NS)} == {
+        'metadata/b:node/b:bios/b:setting', BIOS_NS)} == {
             'ProcTurboMode': 'Disabled'}
     assert not domain.isActive()
 
@@ -109,7 +109,7 @@ def test_bios_settings_through_manual_cleaning(nodes, qemu):
     defined = ET.fromstring(domain.XMLDesc(INACTIVE))
     assert defined.find('os').get('firmware') is None
     assert defined.find('os/loader') is None
-    assert defined.find('metadata/b:bios', BIOS_NS) is None
+    assert defined.find('metadata/b:node/b:bios', BIOS_NS) is None
 
 
 def test_bad_setting_fails_the_clean_step(nodes, qemu):
