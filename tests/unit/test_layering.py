@@ -10,7 +10,13 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Imports run cmd -> drivers -> virt, never back (DESIGN.md)."""
+"""Imports run cmd -> drivers -> virt, never back; lab/ uses only virt.
+
+``virt`` is the libvirt core and imports nothing of Ironic, so that the
+command line and the lab tools use it without a conductor; ``drivers``
+are Ironic's interfaces over the core; ``cmd`` is the command line;
+``lab`` is lab tooling, which imports neither Ironic nor the drivers.
+"""
 
 import ast
 import pathlib

@@ -10,15 +10,10 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""The ``ironic-libvirt`` command line on libvirt's test driver.
-
-``test:///default`` keeps its state while any connection to it is open:
-each test holds one (``self.conn``) and sees what the command did.
-"""
+"""``domains``, ``create-fleet`` and ``enroll-file`` on libvirt's test
+driver."""
 
 import contextlib
-import io
-import json
 import os
 from unittest import mock
 
@@ -26,13 +21,12 @@ import fixtures
 import libvirt
 import yaml
 
-from ironic_libvirt.cmd import main
 from ironic_libvirt.virt import connection
 from ironic_libvirt.virt import errors
 from ironic_libvirt.virt import fleet
-from tests.unit import base
+from tests.unit.cmd import base
 
-URI = 'test:///default'
+URI = base.URI
 BASE_VOLUME = ("<volume><name>base.qcow2</name><capacity>1048576</capacity>"
                "<target><format type='qcow2'/></target></volume>")
 BASE_DOMAIN = """<domain type='test'><name>base</name><memory>1024</memory>
@@ -43,29 +37,13 @@ BASE_DOMAIN = """<domain type='test'><name>base</name><memory>1024</memory>
 <source network='default'/></interface></devices></domain>"""
 
 
-class CLITestCase(base.TestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.conn = libvirt.open(URI)
-        self.addCleanup(self.conn.close)
-        self.stdout = io.StringIO()
-        self.stderr = io.StringIO()
-
-    def run_cli(self, *args):
-        return main.IronicLibvirtApp(stdout=self.stdout,
-                                     stderr=self.stderr).run(list(args))
+class HypervisorTestCase(base.CLITestCase):
 
     def create(self, names, **kwargs):
         params = connection.ConnectionParams(uri=URI)
         with contextlib.closing(
                 connection.ConnectionCache(size=1).get(params)) as conn:
             return fleet.create(conn, names, 'default-pool', '/p', **kwargs)
-
-    def json_out(self, *args):
-        self.assertEqual(0, self.run_cli(*args, '-f', 'json'),
-                         self.stderr.getvalue())
-        return json.loads(self.stdout.getvalue())
 
     def test_domains(self):
         rows = self.json_out('domains', '--uri', URI)
@@ -164,36 +142,3 @@ class CLITestCase(base.TestCase):
                            'cpu_arch': 'i686'},
             'ports': [{'address': 'aa:bb:cc:dd:ee:ff'}]}],
             document['nodes'])
-
-    def test_check_success(self):
-        rows = self.json_out('check', '--driver-info', json.dumps(
-            {'libvirt_uri': URI}), '--mac', 'AA:BB:CC:DD:EE:FF')
-        self.assertEqual(
-            ['read driver_info', 'parse driver_info', 'URI policy',
-             'connect', 'authenticate', 'find domain', 'power state'],
-            [r['Step'] for r in rows])
-        self.assertEqual({'ok'}, {r['Result'] for r in rows})
-        self.assertEqual('power on', rows[-1]['Detail'])
-
-    def test_check_refused_uri(self):
-        self.assertEqual(1, self.run_cli(
-            'check', '-f', 'json', '--driver-info', json.dumps(
-                {'libvirt_uri': 'qemu+ssh://h/system?command=/bin/sh'})))
-        rows = json.loads(self.stdout.getvalue())
-        self.assertEqual(('URI policy', 'FAILED'),
-                         (rows[-1]['Step'], rows[-1]['Result']))
-        self.assertIn('command', rows[-1]['Detail'])
-
-    def test_check_unknown_domain(self):
-        self.assertEqual(1, self.run_cli(
-            'check', '-f', 'json', '--driver-info', json.dumps(
-                {'libvirt_uri': URI, 'libvirt_domain': 'nope'})))
-        rows = json.loads(self.stdout.getvalue())
-        self.assertEqual(('find domain', 'FAILED'),
-                         (rows[-1]['Step'], rows[-1]['Result']))
-        self.assertIn('Fix: check libvirt_domain', rows[-1]['Detail'])
-
-    def test_check_bad_json(self):
-        self.assertEqual(1, self.run_cli('check', '-f', 'json',
-                                         '--driver-info', '{nope'))
-        self.assertIn('FAILED', self.stdout.getvalue())

@@ -10,101 +10,27 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Property-based tests: hostile driver_info and URIs.
+"""Parsing and validating a node's driver_info.
 
 Whatever a user writes into driver_info, parsing it gives a DriverInfo or
-an Ironic parameter exception, contacts nothing, and never admits a URI
-that makes libvirt run a program or open a path the user picks. The
-oracle parses query strings the way libvirt does (``&`` or ``;`` between
-parameters, percent-escapes decoded), independently of the driver.
+an Ironic parameter exception naming the node, contacts nothing and never
+echoes the SASL password.
 """
-
-import urllib.parse
 
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 from ironic.common import exception
+from ironic.common import states
 from ironic import objects
 from oslo_utils import uuidutils
 
 from ironic_libvirt.drivers import driver_info
 from ironic_libvirt.drivers import resolution
 from ironic_libvirt.virt import connection
-from ironic_libvirt.virt import errors
 from tests.unit import base
 
-# What libvirt's remote driver does with query parameters (libvirt's
-# remote_driver.c and virnetclient.c): run a program, or open a path.
-DANGEROUS = {'command', 'netcat', 'socket', 'keyfile', 'pkipath',
-             'known_hosts', 'name'}
-SCHEMES = ['qemu', 'qemu+unix', 'qemu+ssh', 'qemu+libssh', 'qemu+libssh2',
-           'qemu+tcp', 'qemu+tls', 'qemu+ext', 'test', 'xen', 'lxc',
-           'qemu+ssh+x', 'QEMU', 'qemu+SSH', 'vbox', 'ch']
-PARAM_NAMES = sorted(DANGEROUS | set(connection.SAFE_QUERY_VALUES)
-                     | {'mode', 'proxy', 'sshauth', ''})
-
 text = st.text(max_size=12)
-param_name = st.one_of(st.sampled_from(PARAM_NAMES), text)
-param_value = st.one_of(
-    st.sampled_from(['0', '1', 'auto', 'netcat', 'native', 'privkey',
-                     'agent,privkey', '/bin/sh', '/etc/shadow', '-oX=y']),
-    text)
-
-
-def _escape_some(name, draw):
-    """Percent-encode some characters of a name, as an attacker would."""
-    return ''.join('%%%02X' % ord(c) if draw(st.booleans()) else c
-                   for c in name)
-
-
-@st.composite
-def uris(draw):
-    scheme = draw(st.sampled_from(SCHEMES))
-    user = draw(st.one_of(st.just(''), st.sampled_from(
-        ['root@', 'a:b@', '-oProxyCommand=x@']), text.map(lambda t: t + '@')))
-    host = draw(st.one_of(st.just(''), st.sampled_from(
-        ['hv', '127.0.0.1', '[::1]', '-oProxyCommand=x', 'hv:22']), text))
-    path = draw(st.sampled_from(['/system', '/session', '/embed', '',
-                                 '/default', '/etc/passwd.xml']))
-    params = draw(st.lists(st.tuples(param_name, param_value), max_size=4))
-    separator = draw(st.sampled_from(['&', ';']))
-    query = separator.join(
-        '%s=%s' % (_escape_some(n, draw), v) for n, v in params)
-    tail = draw(st.sampled_from(['', '#frag', '\n', '\t', ' ']))
-    return '%s://%s%s%s%s%s' % (scheme, user, host, path,
-                                '?' + query if query else '', tail)
-
-
-def libvirt_params(uri):
-    """Query parameters as libvirt's virURIParseParams sees them."""
-    query = uri.partition('?')[2].partition('#')[0]
-    names = set()
-    for chunk in query.replace(';', '&').split('&'):
-        if chunk:
-            names.add(urllib.parse.unquote(chunk.partition('=')[0]))
-    return names
-
-
-class URIPolicyFuzzTestCase(base.TestCase):
-
-    @settings(max_examples=3000, deadline=None)
-    @given(uris(), st.booleans())
-    def test_accepted_uris_run_and_open_nothing(self, uri, allow_test):
-        params = connection.ConnectionParams(uri=uri)
-        try:
-            connection.check_uri(params, allow_test_driver=allow_test)
-        except errors.UnsafeURI as exc:
-            self.assertTrue(exc.parameter)
-            return
-        scheme = uri.partition(':')[0]
-        self.assertIn(scheme, {'qemu', 'qemu+unix', 'qemu+ssh',
-                               'qemu+libssh', 'qemu+libssh2', 'qemu+tcp',
-                               'qemu+tls'} | ({'test'} if allow_test else
-                                              set()))
-        self.assertFalse(libvirt_params(uri) & DANGEROUS, uri)
-        self.assertEqual(uri.strip(), uri)
-
 
 driver_info_values = st.one_of(
     st.none(), text, st.integers(), st.booleans(), st.floats(),
@@ -136,3 +62,74 @@ class DriverInfoFuzzTestCase(base.TestCase):
         self.assertIsInstance(info.params, connection.ConnectionParams)
         # Parsing contacted no hypervisor.
         self.assertEqual(0, len(resolution.RESOLVER.connections()))
+
+
+class ValidateTestCase(base.TestCase):
+
+    def _validate(self, node):
+        with self.task(node, shared=True) as task:
+            task.driver.power.validate(task)
+
+    def test_valid_by_domain_and_by_ports(self):
+        self._validate(self.create_node(domain='node-0'))
+        self._validate(self.create_node(macs=['52:54:00:00:00:00']))
+
+    def test_validate_contacts_no_hypervisor(self):
+        node = self.create_node(
+            domain='node-0', libvirt_uri='qemu+tcp://192.0.2.1/system')
+        self._validate(node)
+        self.assertEqual(0, len(resolution.RESOLVER.connections()))
+
+    def test_no_domain_and_no_ports(self):
+        node = self.create_node()
+        exc = self.assertRaises(exception.MissingParameterValue,
+                                self._validate, node)
+        self.assertIn(node.uuid, str(exc))
+        self.assertIn('libvirt_domain', str(exc))
+
+    def test_sasl_credentials_go_together(self):
+        node = self.create_node(domain='node-0', sasl_username='ironic',
+                                libvirt_uri='qemu+tcp://hv/system')
+        exc = self.assertRaises(exception.MissingParameterValue,
+                                self._validate, node)
+        self.assertIn('sasl_password', str(exc))
+        node = self.create_node(domain='node-0', sasl_password='s3cret',
+                                libvirt_uri='qemu+tcp://hv/system')
+        exc = self.assertRaises(exception.MissingParameterValue,
+                                self._validate, node)
+        self.assertIn('sasl_username', str(exc))
+        self.assertNotIn('s3cret', str(exc))
+
+    def test_refused_uri_names_the_parameter(self):
+        node = self.create_node(
+            domain='node-0',
+            libvirt_uri='qemu+ssh://root@hv/system?command=/bin/sh')
+        exc = self.assertRaises(exception.InvalidParameterValue,
+                                self._validate, node)
+        self.assertIn(node.uuid, str(exc))
+        self.assertIn('command', str(exc))
+
+    def test_test_driver_needs_configuration(self):
+        self.config(allow_test_driver=False, group='libvirt')
+        exc = self.assertRaises(exception.InvalidParameterValue,
+                                self._validate,
+                                self.create_node(domain='node-0'))
+        self.assertIn('allow_test_driver', str(exc))
+
+    def test_key_file_must_be_readable(self):
+        node = self.create_node(
+            domain='node-0', libvirt_uri='qemu+ssh://root@hv/system',
+            ssh_key_filename='/nonexistent/id_rsa')
+        exc = self.assertRaises(exception.InvalidParameterValue,
+                                self._validate, node)
+        self.assertIn('ssh_key_filename', str(exc))
+        self.assertIn('/nonexistent/id_rsa', str(exc))
+
+    def test_default_uri_comes_from_configuration(self):
+        self.config(default_uri=base.TEST_URI, group='libvirt')
+        node = self.create_node(domain='node-0')
+        node.driver_info = {'libvirt_domain': 'node-0'}
+        node.save()
+        with self.task(node, shared=True) as task:
+            self.assertEqual(states.POWER_OFF,
+                             task.driver.power.get_power_state(task))

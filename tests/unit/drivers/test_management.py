@@ -10,12 +10,22 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Management interface ``libvirt`` on libvirt's test driver."""
+"""Management interface ``libvirt`` on libvirt's test driver.
 
+The test driver cannot upload volumes or change a running domain's
+devices: virtual media uploads and live changes are covered by the
+functional tests.
+"""
+
+from unittest import mock
 import xml.etree.ElementTree as ET
 
 from ironic.common import exception
+from ironic.common import states
 
+from ironic_libvirt.drivers import exception as driver_exception
+from ironic_libvirt.drivers import management
+from ironic_libvirt.virt import domain_xml
 from tests.unit import base
 
 
@@ -214,3 +224,79 @@ class OtherManagementTestCase(base.TestCase):
         with self.task(node, shared=True) as task:
             self.assertEqual(['52:54:00:00:00:01', '52:54:00:00:01:01'],
                              task.driver.management.get_mac_addresses(task))
+
+
+class VirtualMediaTestCase(base.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.node = self.create_node(domain='node-0')
+        self.uuid = base.uuid_of(0)
+
+    def test_empty_drive(self):
+        with self.task(self.node, shared=True) as task:
+            self.assertEqual(
+                [{'media_types': ['cdrom'], 'inserted': False,
+                  'image': None}],
+                task.driver.management.get_virtual_media(task))
+
+    def test_other_device_types(self):
+        with self.task(self.node) as task:
+            mgmt = task.driver.management
+            for device_type in ('floppy', 'disk'):
+                self.assertRaises(exception.UnsupportedDriverExtension,
+                                  mgmt.attach_virtual_media, task,
+                                  device_type, 'http://x/y.img')
+                self.assertRaises(exception.UnsupportedDriverExtension,
+                                  mgmt.detach_virtual_media, task,
+                                  [device_type])
+            exc = self.assertRaises(exception.InvalidParameterValue,
+                                    mgmt.attach_virtual_media, task,
+                                    'usb', 'http://x/y.img')
+            self.assertIn('usb', str(exc))
+
+    def test_domain_without_cdrom(self):
+        node = self.create_node(domain='diskless')
+        with self.task(node) as task, mock.patch.object(
+                management.images, 'fetch', autospec=True,
+                side_effect=lambda ctx, url, path: open(path, 'wb').close()):
+            exc = self.assertRaises(exception.InvalidParameterValue,
+                                    task.driver.management.
+                                    attach_virtual_media,
+                                    task, 'cdrom', 'http://x/y.iso')
+        self.assertIn('no cdrom drive', str(exc))
+
+    def test_failed_upload_leaves_no_volume(self):
+        def fetch(context, url, path):
+            with open(path, 'wb') as image:
+                image.write(b'CD001' * 100)
+
+        with self.task(self.node) as task, mock.patch.object(
+                management.images, 'fetch', autospec=True,
+                side_effect=fetch) as fetch_mock:
+            # The test driver has no virStorageVolUpload.
+            self.assertRaises(driver_exception.LibvirtError,
+                              task.driver.management.attach_virtual_media,
+                              task, 'cdrom', 'http://x/y.iso')
+            self.assertEqual('http://x/y.iso', fetch_mock.call_args[0][1])
+        pool = self.virsh(lambda c: c.storagePoolLookupByName(
+            'ironic-libvirt-media'))
+        self.assertTrue(pool.isActive())
+        self.assertEqual([], pool.listVolumes())
+        self.assertNotIn('libvirt_vmedia', self.node.driver_internal_info)
+
+    def test_detach_when_empty_deletes_a_leftover_volume(self):
+        self.config(media_pool='default-pool', group='libvirt')
+
+        def leftover(conn):
+            conn.storagePoolDefineXML(domain_xml.dir_pool_xml(
+                'default-pool', '/pool'), 0).create(0)
+            pool = conn.storagePoolLookupByName('default-pool')
+            pool.createXML(domain_xml.volume_xml(
+                '%s-sda.iso' % self.uuid, 4096), 0)
+            return pool
+        pool = self.virsh(leftover)
+        with self.task(self.node) as task:
+            task.driver.management.detach_virtual_media(task)
+            task.driver.management.detach_virtual_media(task, ['cdrom'])
+        self.assertEqual([], pool.listVolumes())

@@ -10,19 +10,36 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Connections and their cache on libvirt's test driver (no Ironic).
+"""Connections, their cache and the URI policy (no Ironic).
 
-Failures while opening are injected by wrapping a real ``test:///``
-connection, since the test driver itself never fails to register a close
-callback or to enable keepalive.
+Connections are opened on libvirt's test driver. Failures while opening
+are injected by wrapping a real ``test:///`` connection, since the test
+driver itself never fails to register a close callback or to enable
+keepalive.
+
+The URI policy is also checked property-based: whatever URI a user
+writes, an accepted one never makes libvirt run a program or open a path
+the user picks. The oracle parses query strings the way libvirt does
+(``&`` or ``;`` between parameters, percent-escapes decoded),
+independently of the driver.
 """
 
+import os
+import tempfile
+import urllib.parse
+
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 import libvirt
+import testtools
 
 from ironic_libvirt.drivers import resolution
 from ironic_libvirt.virt import connection
 from ironic_libvirt.virt import errors
 from tests.unit import base
+
+Params = connection.ConnectionParams
 
 
 def _real_libvirt_error(conn):
@@ -178,3 +195,177 @@ class ConnectionCacheTestCase(base.TestCase):
         second = resolution.RESOLVER.connections()
         self.assertIsNot(first, second)
         self.assertEqual(45, second.settings.open_timeout)
+
+
+class CheckURITestCase(testtools.TestCase):
+
+    def check(self, uri, **kw):
+        allow_test = kw.pop('allow_test_driver', False)
+        dirs = kw.pop('allowed_path_dirs', ())
+        connection.check_uri(Params(uri=uri, **kw),
+                             allow_test_driver=allow_test,
+                             allowed_path_dirs=dirs)
+
+    def refused(self, uri, parameter, **kw):
+        exc = self.assertRaises(errors.UnsafeURI, self.check, uri, **kw)
+        self.assertEqual(parameter, exc.parameter, uri)
+        return exc
+
+    def test_accepted(self):
+        for uri in ['qemu:///system', 'qemu:///session',
+                    'qemu+unix:///system',
+                    'qemu+ssh://root@hv1.example.com/system',
+                    'qemu+ssh://root@10.0.0.1:2222/system'
+                    '?no_verify=1&no_tty=1',
+                    'qemu+libssh2://u@hv/system?sshauth=privkey,agent',
+                    'qemu+tcp://hv:16509/system', 'qemu+tls://[::1]/system',
+                    'qemu://hv/system']:
+            self.check(uri)
+
+    def test_refused_parameters(self):
+        for uri, parameter in [
+                ('qemu+ssh://hv/system?command=/bin/sh', 'command'),
+                ('qemu+ssh://hv/system?netcat=/tmp/x', 'netcat'),
+                ('qemu+ssh://hv/system?socket=/tmp/s', 'socket'),
+                ('qemu+ssh://hv/system?keyfile=/root/.ssh/id', 'keyfile'),
+                ('qemu+tls://hv/system?pkipath=/etc', 'pkipath'),
+                ('qemu+ssh://hv/system?known_hosts=/etc/shadow',
+                 'known_hosts'),
+                ('qemu+tcp://hv/system?name=test:///etc/passwd', 'name'),
+                ('qemu+ssh://hv/system?no_verify=yes', 'no_verify'),
+                ('qemu+ssh://hv/system?sshauth=gssapi', 'sshauth'),
+                ('qemu+ext:///system?command=/bin/sh', 'libvirt_uri'),
+                ('xen:///system', 'libvirt_uri'),
+                ('qemu:///embed?root=/tmp', 'libvirt_uri'),
+                ('qemu+ssh://-oProxyCommand=x/system', 'libvirt_uri'),
+                ('qemu+ssh://-lroot@hv/system', 'libvirt_uri'),
+                ('qemu+ssh://root:pw@hv/system', 'libvirt_uri'),
+                ('qemu+unix://hv/system', 'libvirt_uri'),
+                ('test:///default', 'libvirt_uri')]:
+            self.refused(uri, parameter)
+
+    def test_password_is_not_echoed(self):
+        exc = self.refused('qemu+ssh://root:hunter2@hv/system', 'libvirt_uri')
+        self.assertNotIn('hunter2', str(exc))
+
+    def test_test_driver_when_allowed(self):
+        self.check('test:///default', allow_test_driver=True)
+        self.refused('test:///default?x=1', 'libvirt_uri',
+                     allow_test_driver=True)
+
+    def test_key_file_only_for_ssh_and_absolute(self):
+        self.refused('qemu+tcp://hv/system', 'ssh_key_filename',
+                     ssh_key_filename='/k')
+        self.refused('qemu+ssh://hv/system', 'ssh_key_filename',
+                     ssh_key_filename='relative/key')
+        self.refused('qemu+ssh://hv/system', 'tls_pki_path',
+                     tls_pki_path='/etc/pki')
+        self.check('qemu+tls://hv/system', tls_pki_path='/etc/pki')
+
+    def test_paths_confined_to_allowed_dirs(self):
+        with tempfile.TemporaryDirectory() as allowed:
+            inside = os.path.join(allowed, 'id_ed25519')
+            self.check('qemu+ssh://hv/system', ssh_key_filename=inside,
+                       allowed_path_dirs=[allowed])
+            self.refused('qemu+ssh://hv/system', 'ssh_key_filename',
+                         ssh_key_filename=os.path.join(allowed, '..', 'k'),
+                         allowed_path_dirs=[allowed])
+            os.symlink('/etc/shadow', os.path.join(allowed, 'link'))
+            self.refused('qemu+ssh://hv/system', 'ssh_key_filename',
+                         ssh_key_filename=os.path.join(allowed, 'link'),
+                         allowed_path_dirs=[allowed])
+
+
+class EffectiveURITestCase(testtools.TestCase):
+
+    def test_key_file_merged_with_or_without_query(self):
+        self.assertEqual(
+            'qemu+ssh://root@hv/system?keyfile=/etc/ironic/id%20rsa',
+            Params('qemu+ssh://root@hv/system',
+                   ssh_key_filename='/etc/ironic/id rsa').effective_uri)
+        self.assertEqual(
+            'qemu+ssh://root@hv/system?no_tty=1&keyfile=/k',
+            Params('qemu+ssh://root@hv/system?no_tty=1',
+                   ssh_key_filename='/k').effective_uri)
+
+    def test_pki_path_merged(self):
+        self.assertEqual(
+            'qemu+tls://hv/system?pkipath=/etc/pki/x',
+            Params('qemu+tls://hv/system',
+                   tls_pki_path='/etc/pki/x').effective_uri)
+
+    def test_no_paths_no_change(self):
+        self.assertEqual('qemu:///system',
+                         Params('qemu:///system').effective_uri)
+
+
+# What libvirt's remote driver does with query parameters (libvirt's
+# remote_driver.c and virnetclient.c): run a program, or open a path.
+DANGEROUS = {'command', 'netcat', 'socket', 'keyfile', 'pkipath',
+             'known_hosts', 'name'}
+SCHEMES = ['qemu', 'qemu+unix', 'qemu+ssh', 'qemu+libssh', 'qemu+libssh2',
+           'qemu+tcp', 'qemu+tls', 'qemu+ext', 'test', 'xen', 'lxc',
+           'qemu+ssh+x', 'QEMU', 'qemu+SSH', 'vbox', 'ch']
+PARAM_NAMES = sorted(DANGEROUS | set(connection.SAFE_QUERY_VALUES)
+                     | {'mode', 'proxy', 'sshauth', ''})
+
+text = st.text(max_size=12)
+param_name = st.one_of(st.sampled_from(PARAM_NAMES), text)
+param_value = st.one_of(
+    st.sampled_from(['0', '1', 'auto', 'netcat', 'native', 'privkey',
+                     'agent,privkey', '/bin/sh', '/etc/shadow', '-oX=y']),
+    text)
+
+
+def _escape_some(name, draw):
+    """Percent-encode some characters of a name, as an attacker would."""
+    return ''.join('%%%02X' % ord(c) if draw(st.booleans()) else c
+                   for c in name)
+
+
+@st.composite
+def uris(draw):
+    scheme = draw(st.sampled_from(SCHEMES))
+    user = draw(st.one_of(st.just(''), st.sampled_from(
+        ['root@', 'a:b@', '-oProxyCommand=x@']), text.map(lambda t: t + '@')))
+    host = draw(st.one_of(st.just(''), st.sampled_from(
+        ['hv', '127.0.0.1', '[::1]', '-oProxyCommand=x', 'hv:22']), text))
+    path = draw(st.sampled_from(['/system', '/session', '/embed', '',
+                                 '/default', '/etc/passwd.xml']))
+    params = draw(st.lists(st.tuples(param_name, param_value), max_size=4))
+    separator = draw(st.sampled_from(['&', ';']))
+    query = separator.join(
+        '%s=%s' % (_escape_some(n, draw), v) for n, v in params)
+    tail = draw(st.sampled_from(['', '#frag', '\n', '\t', ' ']))
+    return '%s://%s%s%s%s%s' % (scheme, user, host, path,
+                                '?' + query if query else '', tail)
+
+
+def libvirt_params(uri):
+    """Query parameters as libvirt's virURIParseParams sees them."""
+    query = uri.partition('?')[2].partition('#')[0]
+    names = set()
+    for chunk in query.replace(';', '&').split('&'):
+        if chunk:
+            names.add(urllib.parse.unquote(chunk.partition('=')[0]))
+    return names
+
+
+class URIPolicyFuzzTestCase(base.TestCase):
+
+    @settings(max_examples=3000, deadline=None)
+    @given(uris(), st.booleans())
+    def test_accepted_uris_run_and_open_nothing(self, uri, allow_test):
+        params = connection.ConnectionParams(uri=uri)
+        try:
+            connection.check_uri(params, allow_test_driver=allow_test)
+        except errors.UnsafeURI as exc:
+            self.assertTrue(exc.parameter)
+            return
+        scheme = uri.partition(':')[0]
+        self.assertIn(scheme, {'qemu', 'qemu+unix', 'qemu+ssh',
+                               'qemu+libssh', 'qemu+libssh2', 'qemu+tcp',
+                               'qemu+tls'} | ({'test'} if allow_test else
+                                              set()))
+        self.assertFalse(libvirt_params(uri) & DANGEROUS, uri)
+        self.assertEqual(uri.strip(), uri)
