@@ -22,6 +22,7 @@ import xml.etree.ElementTree as ET
 
 from ironic.common import exception
 from ironic.common import states
+import libvirt
 
 from ironic_libvirt.drivers import exception as driver_exception
 from ironic_libvirt.drivers import management
@@ -115,9 +116,19 @@ class BootDeviceTestCase(base.TestCase):
 
     def test_running_domain_changes_apply_at_next_start(self):
         node = self.create_node(domain='node-1')
+        live_before = device_boot_orders(self.xml('node-1', flags=0))
+        self.assertEqual(1, live_before['vda'])
         self._set('pxe', node=node)
+        # The definition changed; the running machine did not.
         self.assertEqual(1, device_boot_orders(
             self.xml('node-1'))['52:54:00:00:00:01'])
+        self.assertEqual(live_before,
+                         device_boot_orders(self.xml('node-1', flags=0)))
+        with self.task(node) as task:
+            task.driver.power.set_power_state(task, states.POWER_OFF)
+            task.driver.power.set_power_state(task, states.POWER_ON)
+        self.assertEqual(1, device_boot_orders(
+            self.xml('node-1', flags=0))['52:54:00:00:00:01'])
 
     def test_device_the_domain_lacks(self):
         node = self.create_node(domain='diskless')
@@ -198,17 +209,32 @@ class BootModeTestCase(base.TestCase):
 class OtherManagementTestCase(base.TestCase):
 
     def test_inject_nmi_on_running_domain(self):
+        """The NMI reaches libvirt and leaves the machine running.
+
+        The NMI itself is not observable on libvirt's test driver (its
+        injectNMI only checks that the domain runs): what is observable is
+        that the call succeeds and that the machine neither stopped nor
+        restarted (same domain ID).
+        """
         node = self.create_node(domain='node-1')
+        domain_id = self.virsh(lambda c: c.lookupByName('node-1').ID())
         with self.task(node) as task:
             task.driver.management.inject_nmi(task)
+        self.assertEqual(libvirt.VIR_DOMAIN_RUNNING, self.state('node-1'))
+        self.assertEqual(domain_id,
+                         self.virsh(lambda c: c.lookupByName('node-1').ID()))
 
     def test_inject_nmi_on_stopped_domain_is_a_clear_error(self):
         node = self.create_node(domain='node-0')
         with self.task(node) as task:
-            exc = self.assertRaises(exception.IronicException,
+            exc = self.assertRaises(driver_exception.LibvirtError,
                                     task.driver.management.inject_nmi, task)
-        self.assertIn(node.uuid, str(exc))
-        self.assertIn('NMI', str(exc))
+        message = str(exc)
+        self.assertIn(node.uuid, message)
+        self.assertIn('injecting an NMI', message)
+        # libvirt's own reason, so that the operator knows the fix.
+        self.assertIn('domain is not running', message)
+        self.assertEqual(libvirt.VIR_DOMAIN_SHUTOFF, self.state('node-0'))
 
     def test_sensors_data(self):
         node = self.create_node(domain='node-1')
@@ -283,7 +309,9 @@ class VirtualMediaTestCase(base.TestCase):
             'ironic-libvirt-media'))
         self.assertTrue(pool.isActive())
         self.assertEqual([], pool.listVolumes())
-        self.assertNotIn('libvirt_vmedia', self.node.driver_internal_info)
+        self.node.refresh()
+        self.assertNotIn(management.VMEDIA_KEY,
+                         self.node.driver_internal_info)
 
     def test_detach_when_empty_deletes_a_leftover_volume(self):
         self.config(media_pool='default-pool', group='libvirt')
@@ -296,7 +324,14 @@ class VirtualMediaTestCase(base.TestCase):
                 '%s-sda.iso' % self.uuid, 4096), 0)
             return pool
         pool = self.virsh(leftover)
+        self.node.set_driver_internal_info(
+            management.VMEDIA_KEY, {'sda': 'http://x/old.iso'})
+        self.node.save()
         with self.task(self.node) as task:
             task.driver.management.detach_virtual_media(task)
             task.driver.management.detach_virtual_media(task, ['cdrom'])
         self.assertEqual([], pool.listVolumes())
+        # The record of the attached URL is gone from the database.
+        self.node.refresh()
+        self.assertNotIn(management.VMEDIA_KEY,
+                         self.node.driver_internal_info)
