@@ -16,9 +16,12 @@ It runs what the driver runs, with the driver's own functions: parsing
 driver_info (with the URI policy of ``[libvirt]`` in ironic.conf), opening
 and authenticating the connection, and finding the domain by name, UUID or
 MAC address. Each step is a row; the first failure says what to fix and
-ends the check with exit code 1.
+ends the check with exit code 1. A --driver-info that is not a JSON
+object, or a --config-file that cannot be read, is a usage error (exit
+code 2).
 """
 
+import argparse
 import json
 import types
 
@@ -39,13 +42,21 @@ FAILED = 'FAILED'
 SKIPPED = 'skipped'
 
 
-def _load_driver_info(value):
-    if value.startswith('@'):
-        with open(value[1:]) as source:
-            value = source.read()
-    info = json.loads(value)
+def _driver_info_argument(value):
+    """An argparse type: a JSON object, or @ and a file holding one."""
+    try:
+        if value.startswith('@'):
+            with open(value[1:]) as source:
+                value = source.read()
+        info = json.loads(value)
+    except OSError as exc:
+        raise argparse.ArgumentTypeError('cannot read %s: %s'
+                                         % (value[1:], exc.strerror))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError('not JSON (%s); pass a JSON object '
+                                         'or @FILE' % exc)
     if not isinstance(info, dict):
-        raise ValueError('driver_info must be a JSON object')
+        raise argparse.ArgumentTypeError('driver_info must be a JSON object')
     return info
 
 
@@ -55,6 +66,7 @@ class Check(lister.Lister):
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         parser.add_argument('--driver-info', required=True,
+                            type=_driver_info_argument,
                             metavar='JSON|@FILE',
                             help="the node's driver_info as JSON, or @ and "
                                  "a file holding it")
@@ -66,12 +78,16 @@ class Check(lister.Lister):
                             help='ironic.conf whose [libvirt] options '
                                  '(default_uri, allowed_path_dirs, ...) '
                                  'apply (repeatable)')
+        self.parser = parser
         return parser
 
     def take_action(self, parsed_args):
         if parsed_args.config_file:
-            CONF([], project='ironic',
-                 default_config_files=parsed_args.config_file)
+            try:
+                CONF([], project='ironic',
+                     default_config_files=parsed_args.config_file)
+            except cfg.Error as exc:
+                self.parser.error('--config-file: %s' % exc)
         self._steps = []
         self._check(parsed_args)
         return ('Step', 'Result', 'Detail'), self._steps
@@ -87,13 +103,8 @@ class Check(lister.Lister):
         return result == OK
 
     def _check(self, parsed_args):
-        node = types.SimpleNamespace(uuid='(checked)', driver_info=None)
-        try:
-            node.driver_info = _load_driver_info(parsed_args.driver_info)
-        except (OSError, ValueError) as exc:
-            self._step('read driver_info', FAILED,
-                       '%s. Fix: pass a JSON object or @FILE.' % exc)
-            return
+        node = types.SimpleNamespace(uuid='(checked)',
+                                     driver_info=parsed_args.driver_info)
         self._step('read driver_info', OK, ', '.join(sorted(
             k for k in node.driver_info if k != 'sasl_password')))
         try:

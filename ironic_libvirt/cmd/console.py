@@ -22,8 +22,6 @@ import sys
 import termios
 import tty
 
-from cliff import command
-
 from ironic_libvirt.cmd import hypervisor
 from ironic_libvirt.virt import console
 from ironic_libvirt.virt import locator
@@ -43,21 +41,20 @@ def _raw(fd):
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
-class Console(command.Command):
+class Console(hypervisor.HypervisorCommand):
     """Attach stdin/stdout to a domain's serial console."""
 
     def get_parser(self, prog_name):
-        parser = hypervisor.add_connection_arguments(
-            super().get_parser(prog_name))
+        parser = super().get_parser(prog_name)
         parser.add_argument('--domain', required=True,
                             help='name or UUID of the domain')
         return parser
 
     def take_action(self, parsed_args):
-        in_fd, out_fd = sys.stdin.fileno(), sys.stdout.fileno()
         with hypervisor.connected(
-                hypervisor.connection_params(parsed_args)) as connection:
+                self.connection_params(parsed_args)) as connection:
             domain = locator.DomainLocator().by_ident(connection,
                                                       parsed_args.domain)
+            in_fd, out_fd = sys.stdin.fileno(), sys.stdout.fileno()
             with _raw(in_fd):
                 console.attach(connection, domain.uuid, in_fd, out_fd)

@@ -14,19 +14,37 @@
 
 The URI is the operator's own: unlike a node's driver_info it is not held
 to the driver's URI policy (``check`` applies that policy).
+
+Input errors are usage errors (exit code 2, through argparse); a failed
+operation exits 1 with a one-line message that names the fix.
 """
 
+import argparse
 import contextlib
 import json
 import os
 
+from cliff import command
 from cliff import lister
+import libvirt
 import yaml
 
 from ironic_libvirt.virt import connection as virt_connection
 from ironic_libvirt.virt import console
 from ironic_libvirt.virt import errors
 from ironic_libvirt.virt import fleet
+
+
+def positive_int(value):
+    """An argparse type: an integer of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError('%r is not an integer of at least 1'
+                                         % value)
+    return number
 
 
 def add_connection_arguments(parser, uri_required=True):
@@ -48,22 +66,72 @@ def add_connection_arguments(parser, uri_required=True):
     return parser
 
 
-def connection_params(parsed_args):
+def connection_params(parsed_args, parser):
     """The ConnectionParams of the connection options.
 
-    :raises: RuntimeError if the SASL password is missing.
+    :param parser: the command's parser, which reports input errors.
+    :raises: SystemExit with exit code 2 (a usage error, through
+        ``parser.error``) if the SASL password is missing.
     """
     password = None
     if parsed_args.sasl_username is not None:
         password = os.environ.get(parsed_args.sasl_password_env)
         if password is None:
-            raise RuntimeError(
-                '--sasl-username needs the password in the environment '
-                'variable %s' % parsed_args.sasl_password_env)
+            parser.error('--sasl-username needs the password in the '
+                         'environment variable %s; set it, or name another '
+                         'variable with --sasl-password-env'
+                         % parsed_args.sasl_password_env)
     return virt_connection.ConnectionParams(
         uri=parsed_args.uri, ssh_key_filename=parsed_args.ssh_key_filename,
         tls_pki_path=parsed_args.tls_pki_path,
         sasl_username=parsed_args.sasl_username, sasl_password=password)
+
+
+class CommandFailed(Exception):
+    """An operation failed; cliff prints the message and exits 1."""
+
+
+def _fix(exc, parsed_args):
+    """What the operator can do about a failure of the core or libvirt."""
+    if isinstance(exc, errors.AuthFailed):
+        return ('check --sasl-username and the password in the environment '
+                'variable %s' % parsed_args.sasl_password_env)
+    if isinstance(exc, errors.ConnectionFailed):
+        return ('check --uri, that libvirtd listens there, and the '
+                'credential options (--ssh-key-filename, --tls-pki-path, '
+                '--sasl-username)')
+    if isinstance(exc, errors.DomainNotFound):
+        return ('list the domains with: ironic-libvirt domains --uri %s'
+                % parsed_args.uri)
+    if isinstance(exc, libvirt.libvirtError):
+        return 'see the libvirtd log on the hypervisor'
+    return None
+
+
+class HypervisorCommand(command.Command):
+    """A command with the connection options.
+
+    A failure of libvirt or of the core becomes :class:`CommandFailed`,
+    whose one-line message names the fix, instead of a traceback.
+    """
+
+    def get_parser(self, prog_name):
+        self.parser = add_connection_arguments(super().get_parser(prog_name))
+        return self.parser
+
+    def connection_params(self, parsed_args):
+        """The ConnectionParams of the options; usage error without them."""
+        return connection_params(parsed_args, self.parser)
+
+    def run(self, parsed_args):
+        try:
+            return super().run(parsed_args)
+        except (errors.LibvirtCoreError, libvirt.libvirtError) as exc:
+            text = (exc.get_error_message()
+                    if isinstance(exc, libvirt.libvirtError) else str(exc))
+            fix = _fix(exc, parsed_args)
+            raise CommandFailed(' '.join(
+                text.split()) + ('. Fix: %s.' % fix if fix else '')) from None
 
 
 @contextlib.contextmanager
@@ -79,17 +147,14 @@ def connected(params):
         connection.close()
 
 
-class Domains(lister.Lister):
+class Domains(HypervisorCommand, lister.Lister):
     """List a hypervisor's domains: state, MACs, boot device, firmware."""
-
-    def get_parser(self, prog_name):
-        return add_connection_arguments(super().get_parser(prog_name))
 
     def take_action(self, parsed_args):
         columns = ('Name', 'UUID', 'State', 'MAC addresses', 'Boot device',
                    'Firmware')
         rows = []
-        with connected(connection_params(parsed_args)) as connection:
+        with connected(self.connection_params(parsed_args)) as connection:
             for domain in fleet.domains(connection):
                 info = fleet.describe(domain)
                 rows.append((info['name'], info['uuid'], info['state'],
@@ -111,12 +176,12 @@ class _Progress:
         self._stream.flush()
 
 
-class CreateFleet(lister.Lister):
+class CreateFleet(HypervisorCommand, lister.Lister):
     """Create N domains, from scratch or cloned from a base domain."""
 
     def get_parser(self, prog_name):
-        parser = add_connection_arguments(super().get_parser(prog_name))
-        parser.add_argument('--count', type=int, required=True,
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--count', type=positive_int, required=True,
                             help='how many domains')
         parser.add_argument('--prefix', required=True,
                             help='domain names are PREFIX-0, PREFIX-1, ...')
@@ -128,13 +193,13 @@ class CreateFleet(lister.Lister):
                             default=fleet.FULL,
                             help='full: copy the base disk; quick: a qcow2 '
                                  'overlay of it (default: %(default)s)')
-        parser.add_argument('--memory-mib', type=int, default=1024,
+        parser.add_argument('--memory-mib', type=positive_int, default=1024,
                             help='memory of new domains (default: '
                                  '%(default)s)')
-        parser.add_argument('--vcpus', type=int, default=1,
+        parser.add_argument('--vcpus', type=positive_int, default=1,
                             help='vCPUs of new domains (default: '
                                  '%(default)s)')
-        parser.add_argument('--disk-gib', type=int, default=10,
+        parser.add_argument('--disk-gib', type=positive_int, default=10,
                             help='disk size of new domains (default: '
                                  '%(default)s)')
         parser.add_argument('--network', metavar='NAME',
@@ -149,11 +214,9 @@ class CreateFleet(lister.Lister):
         return parser
 
     def take_action(self, parsed_args):
-        if parsed_args.count < 1:
-            raise RuntimeError('--count must be at least 1')
         names = ['%s-%d' % (parsed_args.prefix, index)
                  for index in range(parsed_args.count)]
-        with connected(connection_params(parsed_args)) as connection:
+        with connected(self.connection_params(parsed_args)) as connection:
             created = fleet.create(
                 connection, names, parsed_args.pool, parsed_args.pool_path,
                 memory_mib=parsed_args.memory_mib, vcpus=parsed_args.vcpus,
@@ -174,11 +237,11 @@ def _driver_info(params, domain):
     return info
 
 
-class EnrollFile(lister.Lister):
+class EnrollFile(HypervisorCommand, lister.Lister):
     """Write a file of nodes and ports that `baremetal create` enrolls."""
 
     def get_parser(self, prog_name):
-        parser = add_connection_arguments(super().get_parser(prog_name))
+        parser = super().get_parser(prog_name)
         parser.add_argument('--domains', nargs='+', metavar='DOMAIN',
                             help='only these domains (default: all)')
         parser.add_argument('--driver', default='libvirt',
@@ -192,13 +255,18 @@ class EnrollFile(lister.Lister):
         return parser
 
     def take_action(self, parsed_args):
-        params = connection_params(parsed_args)
-        with connected(connection_params(parsed_args)) as connection:
+        params = self.connection_params(parsed_args)
+        with connected(params) as connection:
             nodes = [self._node(parsed_args, params, domain)
                      for domain in self._domains(parsed_args, connection)]
         document = {'nodes': nodes}
-        fd = os.open(parsed_args.output,
-                     os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            fd = os.open(parsed_args.output,
+                         os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as exc:
+            raise CommandFailed('cannot write %s: %s. Fix: pass -o a file in '
+                                'a directory you can write to.'
+                                % (parsed_args.output, exc.strerror))
         with os.fdopen(fd, 'w') as output:
             if parsed_args.output.endswith(('.yaml', '.yml')):
                 yaml.safe_dump(document, output, default_flow_style=False)

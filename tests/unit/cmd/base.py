@@ -16,12 +16,16 @@
 each test holds one (``self.conn``) and sees what the command did.
 """
 
+import contextlib
 import io
 import json
+import logging
 
 import libvirt
 
 from ironic_libvirt.cmd import main
+from ironic_libvirt.virt import connection
+from ironic_libvirt.virt import fleet
 from tests.unit import base
 
 URI = 'test:///default'
@@ -35,12 +39,53 @@ class CLITestCase(base.TestCase):
         self.addCleanup(self.conn.close)
         self.stdout = io.StringIO()
         self.stderr = io.StringIO()
+        # Ironic's test base configures logging, which disables the loggers
+        # that existed before, cliff's among them: the command line prints
+        # its errors through it.
+        logger = logging.getLogger(main.IronicLibvirtApp.NAME)
+        self.addCleanup(setattr, logger, 'disabled', logger.disabled)
+        logger.disabled = False
 
     def run_cli(self, *args):
-        return main.IronicLibvirtApp(stdout=self.stdout,
-                                     stderr=self.stderr).run(list(args))
+        # cliff adds a handler on the root logger at each run: remove it,
+        # so that no later test writes into this test's stderr.
+        root = logging.getLogger()
+        handlers = list(root.handlers)
+        try:
+            return main.IronicLibvirtApp(stdout=self.stdout,
+                                         stderr=self.stderr).run(list(args))
+        finally:
+            for handler in set(root.handlers) - set(handlers):
+                root.removeHandler(handler)
+
+    def create(self, names, **kwargs):
+        """Create domains with the core, as create-fleet does."""
+        params = connection.ConnectionParams(uri=URI)
+        with contextlib.closing(
+                connection.ConnectionCache(size=1).get(params)) as conn:
+            return fleet.create(conn, names, 'default-pool', '/p', **kwargs)
 
     def json_out(self, *args):
         self.assertEqual(0, self.run_cli(*args, '-f', 'json'),
                          self.stderr.getvalue())
         return json.loads(self.stdout.getvalue())
+
+    def usage_error(self, *args):
+        """Run the command; assert a usage error; return argparse's text.
+
+        argparse writes to ``sys.stderr`` and exits 2, which cliff lets
+        through.
+        """
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            exc = self.assertRaises(SystemExit, self.run_cli, *args)
+        self.assertEqual(2, exc.code)
+        return stderr.getvalue()
+
+    def failure(self, *args):
+        """Run the command; assert exit code 1; return its one-line error."""
+        self.assertEqual(1, self.run_cli(*args))
+        lines = self.stderr.getvalue().splitlines()
+        self.assertEqual(1, len(lines), lines)
+        self.assertNotIn('Traceback', lines[0])
+        return lines[0]

@@ -49,7 +49,35 @@ class CheckTestCase(base.CLITestCase):
                          (rows[-1]['Step'], rows[-1]['Result']))
         self.assertIn('Fix: check libvirt_domain', rows[-1]['Detail'])
 
-    def test_check_bad_json(self):
-        self.assertEqual(1, self.run_cli('check', '-f', 'json',
-                                         '--driver-info', '{nope'))
-        self.assertIn('FAILED', self.stdout.getvalue())
+    def test_check_bad_json_is_a_usage_error(self):
+        message = self.usage_error('check', '--driver-info', '{nope')
+        self.assertIn('argument --driver-info: not JSON', message)
+        self.assertEqual('', self.stdout.getvalue())
+
+    def test_check_driver_info_must_be_an_object(self):
+        message = self.usage_error('check', '--driver-info', '[1]')
+        self.assertIn('driver_info must be a JSON object', message)
+
+    def test_check_unreadable_driver_info_file(self):
+        message = self.usage_error('check', '--driver-info', '@/nonexistent')
+        self.assertIn('cannot read /nonexistent: No such file', message)
+
+    def test_check_missing_config_file(self):
+        message = self.usage_error('check', '--driver-info', '{}',
+                                   '--config-file', '/nonexistent.conf')
+        self.assertIn('--config-file', message)
+        self.assertIn('/nonexistent.conf', message)
+
+    def test_check_never_shows_the_sasl_password(self):
+        self.assertEqual(1, self.run_cli(
+            'check', '-f', 'json', '--driver-info', json.dumps(
+                {'libvirt_uri': 'qemu+tcp://127.0.0.1:1/system',
+                 'libvirt_domain': 'x', 'sasl_username': 'ironic',
+                 'sasl_password': 'pw-s3cret'})))
+        rows = json.loads(self.stdout.getvalue())
+        self.assertEqual('libvirt_domain, libvirt_uri, sasl_username',
+                         rows[0]['Detail'])
+        self.assertEqual(('connect', 'FAILED'),
+                         (rows[-1]['Step'], rows[-1]['Result']))
+        self.assertNotIn('pw-s3cret', self.stdout.getvalue())
+        self.assertNotIn('pw-s3cret', self.stderr.getvalue())

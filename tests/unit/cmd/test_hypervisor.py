@@ -13,7 +13,6 @@
 """``domains``, ``create-fleet`` and ``enroll-file`` on libvirt's test
 driver."""
 
-import contextlib
 import os
 from unittest import mock
 
@@ -21,9 +20,7 @@ import fixtures
 import libvirt
 import yaml
 
-from ironic_libvirt.virt import connection
 from ironic_libvirt.virt import errors
-from ironic_libvirt.virt import fleet
 from tests.unit.cmd import base
 
 URI = base.URI
@@ -38,12 +35,6 @@ BASE_DOMAIN = """<domain type='test'><name>base</name><memory>1024</memory>
 
 
 class HypervisorTestCase(base.CLITestCase):
-
-    def create(self, names, **kwargs):
-        params = connection.ConnectionParams(uri=URI)
-        with contextlib.closing(
-                connection.ConnectionCache(size=1).get(params)) as conn:
-            return fleet.create(conn, names, 'default-pool', '/p', **kwargs)
 
     def test_domains(self):
         rows = self.json_out('domains', '--uri', URI)
@@ -126,15 +117,17 @@ class HypervisorTestCase(base.CLITestCase):
         self.assertRaises(errors.DomainNotFound, self.create, ['x'],
                           base='nope')
 
-    def test_enroll_file(self):
+    def _enroll_file(self, *args):
         path = os.path.join(self.useFixture(fixtures.TempDir()).path,
                             'nodes.yaml')
-        with mock.patch.dict(os.environ, {'PW': 'secret'}):
-            self.json_out('enroll-file', '--uri', URI, '--driver',
-                          'pxe_libvirt_agent', '-o', path)
-        with open(path) as source:
-            document = yaml.safe_load(source)
+        self.json_out('enroll-file', '--uri', URI, '--driver',
+                      'pxe_libvirt_agent', '-o', path, *args)
         self.assertEqual(0o600, os.stat(path).st_mode & 0o777)
+        with open(path) as source:
+            return source.read()
+
+    def test_enroll_file(self):
+        document = yaml.safe_load(self._enroll_file())
         self.assertEqual([{
             'name': 'test', 'driver': 'pxe_libvirt_agent',
             'driver_info': {'libvirt_uri': URI, 'libvirt_domain': 'test'},
@@ -142,3 +135,87 @@ class HypervisorTestCase(base.CLITestCase):
                            'cpu_arch': 'i686'},
             'ports': [{'address': 'aa:bb:cc:dd:ee:ff'}]}],
             document['nodes'])
+
+    def test_enroll_file_takes_the_password_from_the_environment(self):
+        self.useFixture(fixtures.EnvironmentVariable('PW', 'pw-s3cret'))
+        document = yaml.safe_load(self._enroll_file(
+            '--sasl-username', 'ironic', '--sasl-password-env', 'PW'))
+        self.assertEqual({'libvirt_uri': URI, 'libvirt_domain': 'test',
+                          'sasl_username': 'ironic',
+                          'sasl_password': 'pw-s3cret'},
+                         document['nodes'][0]['driver_info'])
+        # Only the file (readable by its owner) holds the password.
+        self.assertNotIn('pw-s3cret', self.stdout.getvalue())
+        self.assertNotIn('pw-s3cret', self.stderr.getvalue())
+
+    def test_enroll_file_of_some_domains(self):
+        self.create(['a', 'b'])
+        nodes = yaml.safe_load(self._enroll_file('--domains', 'b', 'test'))
+        self.assertEqual(['b', 'test'], [n['name'] for n in nodes['nodes']])
+
+
+class UsageErrorTestCase(base.CLITestCase):
+    """Input errors exit 2 through argparse and change nothing."""
+
+    def test_password_variable_unset(self):
+        self.useFixture(fixtures.EnvironmentVariable('PW'))
+        for command in (['domains'], ['enroll-file', '-o', '/nonexistent'],
+                        ['create-fleet', '--count', '1', '--prefix', 'x'],
+                        ['console', '--domain', 'test']):
+            message = self.usage_error(
+                *command, '--uri', URI, '--sasl-username', 'u',
+                '--sasl-password-env', 'PW')
+            self.assertIn('needs the password in the environment variable '
+                          'PW', message)
+        self.assertRaises(libvirt.libvirtError, self.conn.lookupByName, 'x-0')
+
+    def test_counts_and_sizes_are_positive(self):
+        for option in ('--count', '--memory-mib', '--vcpus', '--disk-gib'):
+            for value in ('0', '-1', 'many'):
+                args = {'--count': '1', option: value}
+                message = self.usage_error(
+                    'create-fleet', '--uri', URI, '--prefix', 'x',
+                    *[a for item in args.items() for a in item])
+                self.assertIn('argument %s: %r is not an integer of at '
+                              'least 1' % (option, value), message)
+        self.assertRaises(libvirt.libvirtError, self.conn.lookupByName, 'x-0')
+
+    def test_missing_required_option(self):
+        self.assertIn('--uri', self.usage_error('domains'))
+
+
+class FailureTestCase(base.CLITestCase):
+    """A failed operation exits 1 with one line that names the fix."""
+
+    def test_hypervisor_unreachable(self):
+        # Nothing listens on port 1 of the loopback: refused at once.
+        line = self.failure('domains', '--uri',
+                            'qemu+tcp://127.0.0.1:1/system')
+        self.assertIn('Connection refused', line)
+        self.assertIn('Fix: check --uri', line)
+
+    def test_unknown_domains(self):
+        line = self.failure('enroll-file', '--uri', URI, '--domains', 'test',
+                            'nope', '-o', '/nonexistent/never-written')
+        self.assertEqual('no such domains on test:///default: nope. Fix: '
+                         'list the domains with: ironic-libvirt domains '
+                         '--uri test:///default.', line)
+
+    def test_unwritable_output(self):
+        line = self.failure('enroll-file', '--uri', URI,
+                            '-o', '/nonexistent/nodes.json')
+        self.assertIn('cannot write /nonexistent/nodes.json', line)
+        self.assertIn('Fix: pass -o', line)
+
+    def test_clashing_names(self):
+        self.create(['rack-0'])
+        line = self.failure('create-fleet', '--uri', URI, '--count', '2',
+                            '--prefix', 'rack', '--pool', 'default-pool')
+        self.assertIn('exist already: rack-0; choose another prefix', line)
+        self.assertRaises(libvirt.libvirtError, self.conn.lookupByName,
+                          'rack-1')
+
+    def test_console_of_an_unknown_domain(self):
+        line = self.failure('console', '--uri', URI, '--domain', 'nope')
+        self.assertIn('nope', line)
+        self.assertIn('Fix: list the domains', line)
