@@ -54,6 +54,18 @@ MEDIA_POOL = 'ironic-e2e-media'
 MEDIA_POOL_PATH = '/var/lib/libvirt/images/ironic-e2e-media'
 
 
+def wait(what, predicate, timeout=30):
+    """Poll ``predicate`` until it returns something true; return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        assert time.monotonic() < deadline, 'no %s after %ss' % (what,
+                                                                 timeout)
+        time.sleep(0.2)
+
+
 def _project_drivers_missing():
     """Why this project's drivers cannot be loaded, or None if they can."""
     for group, names in PROJECT_ENTRY_POINTS.items():

@@ -29,7 +29,7 @@ import libvirt
 import pytest
 
 from tests.functional import base
-from tests.functional import test_beyond_power
+from tests.functional import test_virtual_media
 from tests.harness import system
 from tests.harness import web
 
@@ -98,7 +98,7 @@ class TestVirtualMediaBootTCP(base.FunctionalTestCase):
 
             path = self._pool().storageVolLookupByName(
                 '%s-sda.iso' % uuid).path()
-            self.assertEqual(path, test_beyond_power.cdrom_source(
+            self.assertEqual(path, test_virtual_media.cdrom_source(
                 self.xml()))
             iso = self._volume_file(path).read_bytes()
             self.assertEqual(published.read_bytes(), iso)
@@ -113,7 +113,7 @@ class TestVirtualMediaBootTCP(base.FunctionalTestCase):
             self.assertEqual(libvirt.VIR_DOMAIN_RUNNING, self.state())
             live = self.xml(flags=0)
             self.assertEqual('cdrom', base.boot_order(live)[0])
-            self.assertEqual(path, test_beyond_power.cdrom_source(live))
+            self.assertEqual(path, test_virtual_media.cdrom_source(live))
             # SeaBIOS reads isolinux.bin (about 40 KiB) from the CD-ROM,
             # and isolinux, running, reads ldlinux.c32 (about 120 KiB).
             loaded = (os.path.getsize(ISOLINUX_BIN)
@@ -125,7 +125,7 @@ class TestVirtualMediaBootTCP(base.FunctionalTestCase):
 
             task.driver.boot.clean_up_ramdisk(task)
         self.assertEqual(libvirt.VIR_DOMAIN_SHUTOFF, self.state())
-        self.assertIsNone(test_beyond_power.cdrom_source(self.xml()))
+        self.assertIsNone(test_virtual_media.cdrom_source(self.xml()))
         self.assertEqual([], self._pool().listVolumes())
         self.assertFalse(published.exists())
         node.refresh()

@@ -10,8 +10,10 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""The driver in a real standalone Ironic, driven by ``baremetal``.
+"""Power and boot devices in a real standalone Ironic, driven by ``baremetal``.
 
+Enrolment and validation, power on/off/reboot and its state sync, boot
+devices, finding a domain by port MAC, hardware types and SASL errors.
 Real QEMU domains on the harness's libvirtd are reached over qemu+tcp with
 SASL and checked with virsh; one scenario uses libvirt's test driver, which
 only the Ironic process sees.
