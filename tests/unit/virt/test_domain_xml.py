@@ -211,6 +211,24 @@ class PendingRestoreTestCase(testtools.TestCase):
         self.assertEqual(['{urn:x}other'], [
             el.tag for el in ET.fromstring(cleared).find('metadata')])
 
+    def test_record_of_an_earlier_version_is_read_and_moved(self):
+        # Earlier versions wrote boot-restore directly under <metadata>;
+        # libvirt keeps one element per namespace, so it now lives in the
+        # driver's one element.
+        legacy = OS_ORDER_XML.replace(
+            '<os>', '<metadata><ironic-libvirt:boot-restore '
+            'xmlns:ironic-libvirt="%s" order="os:hd network"/></metadata>'
+            '<os>' % domain_xml.NAMESPACE)
+        self.assertEqual('os:hd network', domain_xml.pending_restore(legacy))
+        edited = domain_xml.set_indicator_state(legacy, 'system', 'led',
+                                                'on')
+        metadata = ET.fromstring(edited).find('metadata')
+        self.assertEqual(['{%s}node' % domain_xml.NAMESPACE],
+                         [el.tag for el in metadata])
+        self.assertEqual('os:hd network', domain_xml.pending_restore(edited))
+        self.assertEqual({('system', 'led'): 'on'},
+                         domain_xml.indicator_states(edited))
+
 
 class FirmwareTestCase(testtools.TestCase):
 
