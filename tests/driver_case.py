@@ -14,12 +14,17 @@
 
 import warnings
 
+import fixtures
 from ironic.conductor import task_manager
 from ironic.tests.unit.db import base as db_base
 from ironic.tests.unit.objects import utils as obj_utils
 from oslo_utils import uuidutils
 
 from ironic_libvirt.drivers import resolution
+
+
+# Seconds a test may take before it fails as hung.
+TEST_TIMEOUT = 600
 
 
 def reset_driver_state():
@@ -32,6 +37,12 @@ class DriverTestCase(db_base.DbTestCase):
 
     def setUp(self):
         super().setUp()
+        # Ironic's test base arms a 60 s SIGALRM without a handler, which
+        # kills the whole pytest process: a functional test on real QEMU
+        # can take longer on a busy machine. This handler and bound fail
+        # only the test that hangs (one alarm per process: this replaces
+        # Ironic's, and both are disarmed after the test).
+        self.useFixture(fixtures.Timeout(TEST_TIMEOUT, gentle=True))
         self.addCleanup(reset_driver_state)
         # Ironic's test fixture shows every DeprecationWarning once, ahead
         # of pytest.ini's filters. eventlet (imported by futurist, never
