@@ -69,6 +69,16 @@ opts = [
                default='/var/lib/libvirt/images/ironic-libvirt-media',
                help='Directory, on the hypervisor, of the media_pool '
                     'created when it is missing.'),
+    cfg.IPOpt('vnc_listen_address',
+              default='127.0.0.1',
+              help='Address the VNC server of a domain listens on, on its '
+                   'hypervisor, when the libvirt-graphical console is '
+                   'enabled. The conductor connects to it (with the '
+                   'per-enable password) and relays it to '
+                   'ironic-novncproxy. The default suits a hypervisor on '
+                   'the conductor\'s host; for a remote hypervisor, set an '
+                   'address of the hypervisor that only the conductors can '
+                   'reach.'),
 ]
 
 cfg.CONF.register_opts(opts, group=GROUP)

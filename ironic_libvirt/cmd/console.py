@@ -10,11 +10,14 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""``ironic-libvirt console``: a domain's serial console on stdin/stdout.
+"""A domain's consoles on stdin/stdout.
 
-The ``libvirt-socat`` console interface runs this under socat; it can also
+``ironic-libvirt console`` is the serial console; the ``libvirt-socat``
+console interface runs it under socat. ``ironic-libvirt vnc-relay`` is the
+screen as a VNC server without password, for ``ironic-novncproxy``; the
+``libvirt-graphical`` console interface runs it under socat. Both can also
 be run by hand. The terminal (or socat's pty) is put in raw mode so that
-every key reaches the guest.
+every byte passes unchanged.
 """
 
 import contextlib
@@ -24,6 +27,7 @@ import tty
 
 from ironic_libvirt.cmd import hypervisor
 from ironic_libvirt.virt import console
+from ironic_libvirt.virt import graphics
 from ironic_libvirt.virt import locator
 
 
@@ -58,3 +62,23 @@ class Console(hypervisor.HypervisorCommand):
             in_fd, out_fd = sys.stdin.fileno(), sys.stdout.fileno()
             with _raw(in_fd):
                 console.attach(connection, domain.uuid, in_fd, out_fd)
+
+
+class VncRelay(command.Command):
+    """Serve a domain's screen on stdin/stdout as VNC without password."""
+
+    def get_parser(self, prog_name):
+        parser = hypervisor.add_connection_arguments(
+            super().get_parser(prog_name))
+        parser.add_argument('--domain', required=True,
+                            help='name or UUID of the domain')
+        return parser
+
+    def take_action(self, parsed_args):
+        in_fd, out_fd = sys.stdin.fileno(), sys.stdout.fileno()
+        with hypervisor.connected(
+                hypervisor.connection_params(parsed_args)) as connection:
+            domain = locator.DomainLocator().by_ident(connection,
+                                                      parsed_args.domain)
+            with _raw(in_fd):
+                graphics.relay(domain, in_fd, out_fd)

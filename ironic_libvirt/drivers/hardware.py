@@ -72,7 +72,8 @@ class LibvirtHardware(generic.GenericHardware):
     @property
     def supported_console_interfaces(self):
         """List of supported console interfaces."""
-        return ([console.LibvirtSocatConsole]
+        return ([console.LibvirtSocatConsole,
+                 console.LibvirtGraphicalConsole]
                 + super().supported_console_interfaces)
 
 

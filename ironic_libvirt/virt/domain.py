@@ -147,6 +147,15 @@ class Domain:
         with _EDIT_LOCKS.get((self.connection.params.uri, self.uuid)):
             return self._call(run, what)
 
+    def edit_definition(self, transform, what):
+        """Apply ``transform`` (XML in, XML out) to the definition.
+
+        The edit reads the secure XML and holds this domain's edit lock.
+
+        :returns: the XML as defined.
+        """
+        return self._edit(transform, what)
+
     def inactive_xml(self):
         """The persistent definition (with secure parts)."""
         return self._call(lambda dom: dom.XMLDesc(_INACTIVE_XML),

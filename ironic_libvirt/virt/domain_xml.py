@@ -40,6 +40,8 @@ FIRMWARE_BIOS = 'bios'
 FIRMWARE_UEFI = 'uefi'
 _DISK_KIND = {'disk': 'hd', 'cdrom': 'cdrom', 'floppy': 'fd', 'lun': 'hd'}
 _OS_CHILDREN_BEFORE_BOOT = ('type', 'firmware', 'loader', 'nvram')
+# A time in the past: a VNC password valid until then is accepted never.
+PASSWORD_EXPIRED = '1970-01-01T00:00:01'
 
 
 def _parse(xml):
@@ -492,6 +494,88 @@ def media_device(xml, target, path=None):
         disk.insert(0, source)
     disk.tail = None
     return _dump(disk)
+
+
+def _vnc(root):
+    for graphics in root.iterfind('devices/graphics'):
+        if graphics.get('type') == 'vnc':
+            return graphics
+    return None
+
+
+def vnc(xml):
+    """The domain's VNC server, or None if it has none.
+
+    :returns: a dict with ``listen`` (the address, or None), ``port`` (an
+        int, or None until the domain runs with an automatic port) and
+        ``password`` (present only in secure XML, else None).
+    """
+    graphics = _vnc(_parse(xml))
+    if graphics is None:
+        return None
+    listen = graphics.get('listen')
+    listen_el = graphics.find('listen')
+    if listen_el is not None and listen_el.get('type') == 'address':
+        listen = listen_el.get('address') or listen
+    port = graphics.get('port')
+    port = int(port) if port and int(port) > 0 else None
+    return {'listen': listen, 'port': port,
+            'password': graphics.get('passwd')}
+
+
+def _set_password(graphics, password, expired):
+    graphics.set('passwd', password)
+    if expired:
+        graphics.set('passwdValidTo', PASSWORD_EXPIRED)
+    else:
+        graphics.attrib.pop('passwdValidTo', None)
+
+
+def set_vnc(xml, listen, password, expired=False):
+    """The domain with a password-protected VNC server on ``listen``.
+
+    An existing VNC server keeps its other settings (a fixed port,
+    keymap); listening on a UNIX socket or on other addresses is replaced
+    by ``listen``. Without one, a VNC server with an automatic port is
+    added, and libvirt adds a video card when the domain is defined.
+
+    :param listen: the IP address QEMU listens on.
+    :param password: the VNC password (at most 8 characters count).
+    :param expired: if True, the password is already expired, so that no
+        password is accepted.
+    """
+    root = _parse(xml)
+    graphics = _vnc(root)
+    if graphics is None:
+        devices = root.find('devices')
+        if devices is None:
+            devices = ET.SubElement(root, 'devices')
+        graphics = ET.SubElement(devices, 'graphics', type='vnc',
+                                 port='-1', autoport='yes')
+    for old in graphics.findall('listen'):
+        graphics.remove(old)
+    graphics.attrib.pop('socket', None)
+    graphics.set('listen', listen)
+    ET.SubElement(graphics, 'listen', type='address', address=listen)
+    _set_password(graphics, password, expired)
+    return _dump(root)
+
+
+def vnc_device(xml, password, expired=False):
+    """The running domain's ``<graphics type='vnc'>`` with a new password.
+
+    The result is what ``virDomainUpdateDeviceFlags`` takes to change the
+    password of a running VNC server: the device as it runs (libvirt
+    refuses a change of address or port), with only the password changed.
+
+    :raises: InvalidDomainXML if the domain has no VNC server.
+    """
+    graphics = _vnc(_parse(xml))
+    if graphics is None:
+        raise errors.InvalidDomainXML('the domain has no VNC server')
+    _set_password(graphics, password, expired)
+    graphics.tail = None
+    return _dump(graphics)
 
 
 def volume_xml(name, capacity_bytes, fmt='raw', backing_path=None,

@@ -33,7 +33,8 @@ EXPECTED_ENTRY_POINTS = {
     'ironic.hardware.interfaces.inspect': ['libvirt'],
     'ironic.hardware.interfaces.bios': ['libvirt'],
     'ironic.hardware.interfaces.boot': ['libvirt-vmedia'],
-    'ironic.hardware.interfaces.console': ['libvirt-socat'],
+    'ironic.hardware.interfaces.console': ['libvirt-graphical',
+                                           'libvirt-socat'],
 }
 
 
