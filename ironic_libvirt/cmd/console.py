@@ -24,6 +24,7 @@ import contextlib
 import sys
 import termios
 import tty
+import warnings
 
 from ironic_libvirt.cmd import hypervisor
 from ironic_libvirt.virt import console
@@ -75,6 +76,9 @@ class VncRelay(command.Command):
         return parser
 
     def take_action(self, parsed_args):
+        # Under socat, stderr is the client's stream too: a warning printed
+        # there would break the VNC protocol.
+        warnings.simplefilter('ignore')
         in_fd, out_fd = sys.stdin.fileno(), sys.stdout.fileno()
         with hypervisor.connected(
                 hypervisor.connection_params(parsed_args)) as connection:

@@ -161,13 +161,14 @@ def vnc_response(password, challenge):
     """The answer to a VNC authentication challenge.
 
     DES with the password (8 bytes, zero padded) as key, each key byte's
-    bits mirrored, as VNC servers expect. A 64-bit TripleDES key is
-    single DES.
+    bits mirrored, as VNC servers expect. TripleDES with three equal
+    keys is single DES.
     """
     key = password.encode('utf-8')[:PASSWORD_LENGTH].ljust(
         PASSWORD_LENGTH, b'\0')
     key = bytes(int('{:08b}'.format(b)[::-1], 2) for b in key)
-    encryptor = Cipher(algorithms.TripleDES(key), modes.ECB()).encryptor()
+    encryptor = Cipher(algorithms.TripleDES(key * 3),
+                       modes.ECB()).encryptor()
     return encryptor.update(challenge) + encryptor.finalize()
 
 
