@@ -43,7 +43,8 @@ PROJECT_ENTRY_POINTS = {
     'ironic.hardware.interfaces.power': ['libvirt'],
     'ironic.hardware.interfaces.management': ['libvirt'],
     'ironic.hardware.interfaces.inspect': ['libvirt'],
-    'ironic.hardware.interfaces.console': ['libvirt-socat'],
+    'ironic.hardware.interfaces.console': ['libvirt-socat',
+                                           'libvirt-graphical'],
     'ironic.hardware.interfaces.bios': ['libvirt'],
 }
 # Seconds between Ironic's power state syncs: small, for the sync test.
@@ -136,7 +137,8 @@ def ironic(tmp_path_factory):
                     'enabled_inspect_interfaces': [
                         'libvirt', 'no-inspect', 'fake'],
                     'enabled_console_interfaces': [
-                        'libvirt-socat', 'no-console', 'fake'],
+                        'libvirt-socat', 'libvirt-graphical', 'no-console',
+                        'fake'],
                     'enabled_boot_interfaces': [
                         'fake', 'pxe', 'ipxe', 'libvirt-vmedia'],
                     'enabled_bios_interfaces': [
@@ -150,6 +152,12 @@ def ironic(tmp_path_factory):
                             'port_range': '%d:%d' % (console_port,
                                                      console_port + 20),
                             'terminal_pid_dir': str(base_dir / 'console')},
+                # Graphical console URLs name the ironic-novncproxy that
+                # test_graphical_console starts (vnc_lite.html connects at
+                # once; Debian's vnc_auto.html is vnc.html, which waits
+                # for a click).
+                'vnc': {'public_url': 'http://127.0.0.1:%d/vnc_lite.html'
+                                      % system.free_port()},
                 # Record power changes made behind Ironic's back instead
                 # of undoing them (Ironic's default), so tests can see them.
                 'conductor': {'force_power_state_during_sync': False},

@@ -305,3 +305,100 @@ class IronicService(object):
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             content = resp.read()
         return jsonlib.loads(content) if content else None
+
+
+class NoVNCProxy(object):
+    """``ironic-novncproxy`` beside an IronicService; a context manager.
+
+    It reads the service's configuration and database, plus a file of its
+    own that sets ``[vnc] enabled``: the service itself keeps it unset,
+    because with it the single-process ``ironic`` would also start a
+    proxy, and stops forking its workers. The service's ``[vnc]
+    public_url`` must name this proxy's port.
+
+    :param service: the running IronicService.
+    :param port: the TCP port to serve noVNC and the websocket on.
+    :param novnc_web: the noVNC files (Debian package ``novnc``).
+    """
+
+    def __init__(self, service, port, novnc_web='/usr/share/novnc',
+                 start_timeout=60, stop_timeout=15):
+        self.service = service
+        self.port = port
+        self.novnc_web = novnc_web
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.config_path = service._path('novncproxy.conf')
+        self.log_path = service._path('novncproxy.log')
+        self.process = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    def start(self):
+        """Start the proxy; return when it serves the noVNC page."""
+        if not os.path.isdir(self.novnc_web):
+            raise IronicError('no noVNC in %s: install the Debian package '
+                              'novnc (bindep.txt)' % self.novnc_web)
+        parser = configparser.RawConfigParser()
+        # Ironic 39's ironic-novncproxy loads nodes through the conductor's
+        # RPC when rpc_transport is 'none' or 'local', which it cannot
+        # reach from a process of its own; with any other transport it
+        # reads the database, which is all it needs.
+        parser.set('DEFAULT', 'rpc_transport', 'json-rpc')
+        parser.add_section('vnc')
+        for key, value in (('enabled', 'true'), ('host_ip', '127.0.0.1'),
+                           ('port', str(self.port)),
+                           ('novnc_web', self.novnc_web)):
+            parser.set('vnc', key, value)
+        with open(self.config_path, 'w') as conf:
+            parser.write(conf)
+        open(self.log_path, 'wb').close()
+        self.process = process.spawn(
+            [self.service._bin('ironic-novncproxy'),
+             '--config-file', self.service.config_path,
+             '--config-file', self.config_path], self.log_path)
+        atexit.register(self.stop)
+        try:
+            system.wait_for(self._serving, self.start_timeout,
+                            'ironic-novncproxy on port %d' % self.port,
+                            interval=0.2)
+        except system.HarnessError:
+            self.stop()
+            raise IronicError('ironic-novncproxy did not start; log tail:\n'
+                              + process.tail(self.log_path))
+
+    def _serving(self):
+        if self.process.poll() is not None:
+            raise IronicError('ironic-novncproxy exited with %d; log tail:\n'
+                              '%s' % (self.process.returncode,
+                                      process.tail(self.log_path)))
+        try:
+            with urllib.request.urlopen(
+                    'http://127.0.0.1:%d/vnc_lite.html' % self.port,
+                    timeout=2) as resp:
+                return resp.status == 200
+        except OSError:
+            return False
+
+    def stop(self):
+        """SIGTERM, then SIGKILL the process group after stop_timeout."""
+        atexit.unregister(self.stop)
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+        self.process = None
