@@ -95,7 +95,7 @@ class TestGraphicalConsole(base.FunctionalTestCase):
         self.config(terminal_pid_dir=self.useFixture(
             fixtures.TempDir()).path, socat_address='127.0.0.1',
             port_range='%d:%d' % (port, port + 1), group='console')
-        self.config(public_url='http://127.0.0.1:6090/vnc_auto.html',
+        self.config(public_url='http://127.0.0.1:6090/vnc_lite.html',
                     group='vnc')
         self.node = self.create_node()
         self.node.console_interface = 'libvirt-graphical'

@@ -26,13 +26,12 @@ import fixtures
 from ironic.common import exception as ironic_exception
 from ironic.drivers.modules import console_utils
 
-from ironic_libvirt.drivers import console
 from ironic_libvirt.drivers import exception
+from ironic_libvirt.drivers import resolution
 from ironic_libvirt.virt import domain_xml
+from ironic_libvirt.virt import errors
 from ironic_libvirt.virt import graphics
 from tests.unit import base
-
-LIVE_SECURE = 1  # VIR_DOMAIN_XML_SECURE
 
 
 def _free_port():
@@ -92,7 +91,8 @@ class DomainXMLTestCase(base.TestCase):
         device = ET.fromstring(domain_xml.vnc_device(xml, 'new'))
         self.assertEqual(('graphics', 'new'),
                          (device.tag, device.get('passwd')))
-        self.assertRaises(Exception, domain_xml.vnc_device, self.PLAIN, 'x')
+        self.assertRaises(errors.InvalidDomainXML, domain_xml.vnc_device,
+                          self.PLAIN, 'x')
 
 
 class PasswordTestCase(base.TestCase):
@@ -113,11 +113,10 @@ class GraphicalConsoleTestCase(base.TestCase):
         self.config(enabled_console_interfaces=['libvirt-graphical',
                                                 'no-console'])
         port = _free_port()
-        self.config(terminal_pid_dir=self.useFixture(
-                        fixtures.TempDir()).path,
-                    socat_address='127.0.0.1',
+        pid_dir = self.useFixture(fixtures.TempDir()).path
+        self.config(terminal_pid_dir=pid_dir, socat_address='127.0.0.1',
                     port_range='%d:%d' % (port, port + 1), group='console')
-        self.config(public_url='http://127.0.0.1:6090/vnc_auto.html',
+        self.config(public_url='http://127.0.0.1:6090/vnc_lite.html',
                     group='vnc')
         self.logs = self.useFixture(fixtures.FakeLogger(level='DEBUG'))
         self.node = self.create_node('node-0')
@@ -223,6 +222,5 @@ class GraphicalConsoleTestCase(base.TestCase):
         with self.task(self.node) as task:
             exc = self.assertRaises(
                 graphics.RelayFailed, graphics.target,
-                console.resolution.with_domain(task, 'test', lambda d: d))
+                resolution.with_domain(task, 'test', lambda d: d))
         self.assertIn('does not run with a VNC server', str(exc))
-
