@@ -79,9 +79,10 @@ def _start_socat(task, subcommand):
 
     :returns: the port.
     """
-    # A console enabled again gets a new socat; the old one must let go of
-    # its port first, or the port would not be free to allocate.
-    _stop_socat(task)
+    if task.node.driver_internal_info.get(ALLOCATED_PORT_KEY) is not None:
+        # A console enabled again gets a new socat; the old one must let go
+        # of its port first, or the port would not be free to allocate.
+        _stop_socat(task)
     port = _port(task)
     if port is None:
         port = console_utils.acquire_port(host=CONF.console.socat_address)
