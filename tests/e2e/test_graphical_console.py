@@ -33,6 +33,7 @@ import pytest
 
 from tests.harness import browser
 from tests.harness import ironic as ironic_harness
+from tests.harness import process
 
 ARTIFACTS = pathlib.Path(os.environ.get(
     'IRONIC_LIBVIRT_ARTIFACTS',
@@ -110,6 +111,9 @@ def test_screen_in_a_browser(nodes, qemu, novncproxy, tmp_path):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(png, ARTIFACTS / png.name)
         _assert_guest_text(png)
+        for log in (nodes.ironic.log_text(), process.tail(
+                novncproxy.log_path, chars=10 ** 7)):
+            assert password not in log
     finally:
         nodes.cli('node', 'console', 'disable', node, json=False)
     _wait('disabled console', lambda: not shown()['console_enabled'])
