@@ -46,8 +46,8 @@ def _raw(fd):
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
-class Console(hypervisor.HypervisorCommand):
-    """Attach stdin/stdout to a domain's serial console."""
+class _DomainStream(hypervisor.HypervisorCommand):
+    """A stream of a domain on stdin/stdout, the terminal in raw mode."""
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -62,27 +62,28 @@ class Console(hypervisor.HypervisorCommand):
                                                       parsed_args.domain)
             in_fd, out_fd = sys.stdin.fileno(), sys.stdout.fileno()
             with _raw(in_fd):
-                console.attach(connection, domain.uuid, in_fd, out_fd)
+                self.serve(connection, domain, in_fd, out_fd)
+
+    def serve(self, connection, domain, in_fd, out_fd):
+        """Pass the stream until either side ends."""
+        raise NotImplementedError
 
 
-class VncRelay(command.Command):
+class Console(_DomainStream):
+    """Attach stdin/stdout to a domain's serial console."""
+
+    def serve(self, connection, domain, in_fd, out_fd):
+        console.attach(connection, domain.uuid, in_fd, out_fd)
+
+
+class VncRelay(_DomainStream):
     """Serve a domain's screen on stdin/stdout as VNC without password."""
-
-    def get_parser(self, prog_name):
-        parser = hypervisor.add_connection_arguments(
-            super().get_parser(prog_name))
-        parser.add_argument('--domain', required=True,
-                            help='name or UUID of the domain')
-        return parser
 
     def take_action(self, parsed_args):
         # Under socat, stderr is the client's stream too: a warning printed
         # there would break the VNC protocol.
         warnings.simplefilter('ignore')
-        in_fd, out_fd = sys.stdin.fileno(), sys.stdout.fileno()
-        with hypervisor.connected(
-                hypervisor.connection_params(parsed_args)) as connection:
-            domain = locator.DomainLocator().by_ident(connection,
-                                                      parsed_args.domain)
-            with _raw(in_fd):
-                graphics.relay(domain, in_fd, out_fd)
+        return super().take_action(parsed_args)
+
+    def serve(self, connection, domain, in_fd, out_fd):
+        graphics.relay(domain, in_fd, out_fd)
