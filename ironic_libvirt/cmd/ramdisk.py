@@ -15,9 +15,18 @@
 A thin command over :mod:`ironic_libvirt.lab.ramdisk`.
 """
 
+import argparse
+
 from cliff import command
 
 from ironic_libvirt.lab import ramdisk
+
+
+def _ipa_version(value):
+    try:
+        return ramdisk.check_ipa_version(value)
+    except ramdisk.BuildError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
 
 
 class BuildRamdisk(command.Command):
@@ -30,6 +39,7 @@ class BuildRamdisk(command.Command):
                                  'ipa.initramfs')
         parser.add_argument('--ipa-version', metavar='VERSION',
                             default=ramdisk.DEFAULT_IPA_VERSION,
+                            type=_ipa_version,
                             help='ironic-python-agent release from PyPI '
                                  '(default: %(default)s)')
         parser.add_argument('--cache-dir', metavar='DIR',
@@ -64,4 +74,3 @@ class BuildRamdisk(command.Command):
         for path in paths:
             self.app.stdout.write('%s\n' % path)
         return 0
-

@@ -46,6 +46,9 @@ CACHE_DIR_ENV = 'IRONIC_LIBVIRT_RAMDISK_CACHE'
 # Released on PyPI together with Ironic 39.0.0 (2026-09-21), the newest
 # release; needs Python >= 3.11 (bookworm has 3.11.2).
 DEFAULT_IPA_VERSION = '13.0.0'
+# A final or pre-release number as PyPI spells it; it becomes a pip
+# requirement, so nothing else may pass.
+VERSION_RE = re.compile(r'^[0-9]+(\.[0-9]+)*((a|b|rc)[0-9]+)?$')
 SUITE = 'bookworm'
 KERNEL_META_PACKAGE = 'linux-image-amd64'
 KERNEL_NAME = 'ipa.kernel'
@@ -117,8 +120,10 @@ fi
 echo ipa-ramdisk > /proc/sys/kernel/hostname
 exec </dev/null
 
+# One line: the console= devices, e.g. "ttyS0 tty0".
+read -r ACTIVE </sys/class/tty/console/active
 CONSOLES=
-for c in $(cat /sys/class/tty/console/active); do
+for c in $ACTIVE; do
     [ -c "/dev/$c" ] && CONSOLES="$CONSOLES /dev/$c"
 done
 [ -n "$CONSOLES" ] || CONSOLES=/dev/console
@@ -243,8 +248,7 @@ class Recipe:
 
 
 def default_cache_dir():
-    """The cache directory: ``$IRONIC_LIBVIRT_RAMDISK_CACHE`` or the default.
-    """
+    """The cache directory: ``$IRONIC_LIBVIRT_RAMDISK_CACHE`` or default."""
     return pathlib.Path(os.environ.get(CACHE_DIR_ENV) or DEFAULT_CACHE_DIR)
 
 
@@ -280,18 +284,27 @@ def kernel_package():
     return match.group(1), version.group(1)
 
 
+def check_ipa_version(version):
+    """:raises: BuildError unless version is a release number (13.0.0)."""
+    if not VERSION_RE.match(version):
+        raise BuildError('%r is not a release number of ironic-python-agent '
+                         '(like %s)' % (version, DEFAULT_IPA_VERSION))
+    return version
+
+
 def make_recipe(ipa_version=None, compression=None):
     """The recipe of a build with these choices and today's kernel.
 
-    :raises: BuildError if the kernel package is unknown to apt, or the
-        compression is not one of COMPRESSIONS.
+    :raises: BuildError if the IPA version is malformed, the kernel package
+        is unknown to apt, or the compression is not one of COMPRESSIONS.
     """
+    ipa_version = check_ipa_version(ipa_version or DEFAULT_IPA_VERSION)
     compression = compression or DEFAULT_COMPRESSION
     if compression not in COMPRESSIONS:
         raise BuildError('unknown compression %s: use one of %s'
                          % (compression, ', '.join(sorted(COMPRESSIONS))))
     package, version = kernel_package()
-    return Recipe(ipa_version=ipa_version or DEFAULT_IPA_VERSION,
+    return Recipe(ipa_version=ipa_version,
                   kernel_package=package, kernel_version=version,
                   compression=compression)
 
@@ -331,8 +344,9 @@ def build_recipe(recipe, output_dir, cache_dir=None, progress=print):
         output_dir.mkdir(parents=True, exist_ok=True)
         lock = open(cache_dir / ('.%s.lock' % key), 'w')
     except OSError as exc:
-        raise BuildError('cannot use %s or %s: %s' % (
-            cache_dir, output_dir, exc.strerror or exc))
+        raise BuildError('cannot write to %s: %s; run as root or choose '
+                         'another --cache-dir / --output' % (
+                             exc.filename, exc.strerror or exc))
     # One build per recipe at a time; a second caller waits and reuses it.
     with lock:
         try:
@@ -424,8 +438,10 @@ def archive_urls(sources):
 
 
 def host_ca_bundle():
-    """The CA bundle this machine trusts for HTTPS (also copied into the
-    chroot: this host may intercept TLS with a CA of its own).
+    """The CA bundle this machine trusts for HTTPS.
+
+    It is also copied into the chroot: this host may intercept TLS with a
+    CA of its own.
     """
     for variable in ('PIP_CERT', 'REQUESTS_CA_BUNDLE', 'SSL_CERT_FILE'):
         path = os.environ.get(variable)
@@ -557,8 +573,8 @@ class _Build:
         self.log = self.work / LOG_NAME
 
     def run(self):
-        check_root()
         check_tools(self.recipe.compression)
+        check_root()
         sources = apt_sources()
         check_archive(archive_urls(sources))
         check_pypi(self.recipe.ipa_version)
