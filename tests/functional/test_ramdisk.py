@@ -75,6 +75,33 @@ def test_build_artifacts(built, tmp_path):
         assert copy.read_bytes() == original.read_bytes()
 
 
+def test_initramfs_contents(built):
+    _, (_, initramfs) = built
+    listing = subprocess.run(
+        ['sh', '-c', 'pigz -dc "$0" | cpio -t --quiet', str(initramfs)],
+        capture_output=True, text=True, check=True).stdout.split()
+    names = set(listing)
+    # What IPA shells out to (fuser, hexdump are easy to miss), the agent,
+    # /init and the poweroff/reboot of a system without an init system.
+    for needed in ('init', 'usr/sbin/poweroff', 'usr/sbin/reboot',
+                   'usr/bin/fuser', 'usr/bin/hexdump', 'usr/sbin/parted',
+                   'usr/sbin/sgdisk', 'usr/bin/qemu-img', 'usr/sbin/dhclient',
+                   'usr/bin/busybox', 'opt/ipa/bin/ironic-python-agent'):
+        assert needed in names, needed
+    modules = {name.rsplit('/', 1)[-1] for name in names
+               if name.startswith('usr/lib/modules/') and '.ko' in name}
+    for module in ('virtio_blk.ko', 'virtio_net.ko', 'e1000.ko', 'sr_mod.ko',
+                   'isofs.ko', 'ext4.ko', 'jbd2.ko'):
+        assert module in modules, module
+    assert len(modules) < 100
+    # Trimmed: Perl beyond perl-base, the wheels that made the venv, pip,
+    # documentation.
+    assert 'opt/ipa/bin/pip' not in names
+    for gone in ('usr/share/perl', 'usr/share/python-wheels',
+                 'usr/share/doc', 'boot'):
+        assert not [n for n in names if n.startswith(gone + '/')], gone
+
+
 def test_boot_until_agent_starts(built, tmp_path):
     _, (kernel, initramfs) = built
     log = tmp_path / 'serial.log'
