@@ -56,9 +56,10 @@ INITRAMFS_NAME = 'ipa.initramfs'
 RECIPE_NAME = 'recipe.json'
 LOG_NAME = 'build.log'
 
-# Ironic's conductor un-zstds ramdisks when it builds a virtual media ISO
-# (unless [conductor] disable_zstandard_decompression = True), and the
-# unpacked initrd no longer fits a 1024 MiB guest; gzip is left alone.
+# Ironic's conductor un-zstds every file it downloads, deploy ramdisks
+# included (unless [conductor] disable_zstandard_decompression = True): a
+# virtual media ISO then holds a ~330 MB initrd that a 1024 MiB guest
+# cannot unpack. gzip is left alone.
 # pigz writes gzip on every core.
 COMPRESSIONS = {
     'gzip': ('pigz', '-6'),
@@ -598,9 +599,10 @@ class _Build:
         self.clock.say('%s done%s' % (name, ': %s' % detail if detail
                                       else ''))
 
-    def execute(self, *cmd, env=None, cwd=None, stdout=None):
+    def execute(self, *cmd, env=None, cwd=None, stdout=None, name=None):
         """Run a command, its output into the build log.
 
+        :param name: the command's name in an error; default cmd[0].
         :raises: BuildError naming the command and its last output line.
         """
         with open(self.log, 'a') as log:
@@ -613,7 +615,7 @@ class _Build:
             lines = [line for line in self.log.read_text(
                 errors='replace').splitlines() if line.strip()]
             raise BuildError('%s failed (exit code %d): %s; the full log is '
-                             '%s' % (cmd[0], result.returncode,
+                             '%s' % (name or cmd[0], result.returncode,
                                      lines[-1] if lines else '', self.log))
 
     def chroot(self, *cmd, stdout=None):
@@ -633,7 +635,7 @@ class _Build:
                   'mount --rbind /dev "$0/dev" && exec chroot "$0" "$@"')
         self.execute('unshare', '--mount', '--propagation', 'private',
                      'sh', '-c', script, str(self.rootfs), *cmd, env=env,
-                     stdout=stdout)
+                     stdout=stdout, name=os.path.basename(cmd[0]))
 
     def make_rootfs(self, sources):
         excludes = ['--dpkgopt=path-exclude=%s' % p for p in PATH_EXCLUDES]

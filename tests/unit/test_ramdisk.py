@@ -169,6 +169,21 @@ class CacheTestCase(testtools.TestCase):
                          ramdisk.default_cache_dir())
 
 
+class StepFailureTestCase(testtools.TestCase):
+
+    def test_failing_command_named_with_its_last_line_and_log(self):
+        tmp = pathlib.Path(self.useFixture(fixtures.TempDir()).path)
+        build = ramdisk._Build(RECIPE, tmp / RECIPE.key(),
+                               ramdisk._Clock(lambda line: None))
+        build.work.mkdir()
+        exc = self.assertRaises(
+            ramdisk.BuildError, build.execute, 'sh', '-c',
+            'echo first; echo "E: the reason" >&2; echo; exit 3')
+        self.assertEqual('sh failed (exit code 3): E: the reason; the full '
+                         'log is %s' % build.log, str(exc))
+        self.assertIn('first\nE: the reason\n', build.log.read_text())
+
+
 class NetworkCheckTestCase(testtools.TestCase):
     """Real HTTP on loopback: a closed port, a small package index."""
 
