@@ -398,13 +398,22 @@ def check_root():
                          'and mounts): run it as root, e.g. with sudo')
 
 
+def _tool_path():
+    """PATH and the sbin directories, where chroot is.
+
+    A user's PATH (or one kept by sudo) may lack them.
+    """
+    return os.pathsep.join((os.environ.get('PATH', os.defpath), '/usr/sbin',
+                            '/sbin'))
+
+
 def check_tools(compression):
     """:raises: BuildError naming the first missing tool and its package."""
     tools = dict(TOOLS)
     compressor = COMPRESSIONS[compression][0]
     tools[compressor] = COMPRESSOR_PACKAGES[compressor]
     for tool, package in tools.items():
-        if shutil.which(tool) is None:
+        if shutil.which(tool, path=_tool_path()) is None:
             raise BuildError('%s not found: apt-get install %s'
                              % (tool, package))
 
@@ -608,9 +617,10 @@ class _Build:
         with open(self.log, 'a') as log:
             log.write('$ %s\n' % ' '.join(cmd))
             log.flush()
-            result = subprocess.run(cmd, stdout=stdout or log, stderr=log,
-                                    env=env, cwd=cwd,
-                                    stdin=subprocess.DEVNULL)
+            result = subprocess.run(
+                cmd, stdout=stdout or log, stderr=log, cwd=cwd,
+                env=env or dict(os.environ, PATH=_tool_path()),
+                stdin=subprocess.DEVNULL)
         if result.returncode:
             lines = [line for line in self.log.read_text(
                 errors='replace').splitlines() if line.strip()]

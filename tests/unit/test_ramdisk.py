@@ -324,11 +324,12 @@ class CommandLineTestCase(testtools.TestCase):
         self.assertEqual('', result.stdout)
 
     def test_not_root(self):
-        # As root, the command runs as nobody: a real unprivileged user.
+        # As root, the command runs as nobody: a real unprivileged user,
+        # with a user's PATH (no sbin directories, where chroot is).
         user = NOBODY if os.geteuid() == 0 else None
         result = self.run_cli('--output', str(self.tmp / 'out'),
                               '--cache-dir', str(self.tmp / 'cache'),
-                              user=user)
+                              path='/usr/local/bin:/usr/bin:/bin', user=user)
         self.assert_error(result, 'building a ramdisk needs root '
                           '(mmdebstrap, chroot and mounts): run it as root, '
                           'e.g. with sudo')
