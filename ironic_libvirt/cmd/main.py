@@ -21,8 +21,12 @@ Subcommands:
 * ``check``: a node's driver_info, step by step, with the fix of a failure;
 * ``console``: the serial console of a domain on stdin/stdout (what the
   ``libvirt-socat`` console interface runs under socat);
+* ``vnc-relay``: a domain's screen as a VNC server without password (what
+  the ``libvirt-graphical`` console interface runs under socat);
 * ``tls-keys``: a CA and the certificates of a hypervisor and a conductor
-  for ``qemu+tls``.
+  for ``qemu+tls``;
+* ``build-ramdisk``: an ironic-python-agent deploy kernel and ramdisk
+  built from Debian packages and PyPI.
 
 The subcommands are entry points of the group ``ironic_libvirt.cli``,
 loaded only when run (``console`` never imports Ironic).
