@@ -157,24 +157,47 @@ class IronicService(object):
             'pxe': {'tftp_root': self._path('tftpboot')},
         }
 
-    def write_config(self):
-        """Write ironic.conf for the current port; return its path."""
+    def write_config(self, path=None, overrides=None):
+        """Write ironic.conf for the current port; return its path.
+
+        :param path: where to write; ``config_path`` by default.
+        :param overrides: ``{section: {option: value}}`` applied last, for
+            the settings of one process among several.
+        """
         parser = configparser.RawConfigParser()
         parser.optionxform = str
         sections = self._sections()
-        for section, options in self.config.items():
-            sections.setdefault(section, {}).update(options)
+        for extra in (self.config, overrides or {}):
+            for section, options in extra.items():
+                sections.setdefault(section, {}).update(options)
         for section, options in sections.items():
             if section != 'DEFAULT':
                 parser.add_section(section)
             for key, value in options.items():
                 parser.set(section, key, _conf_value(value))
-        with open(self.config_path, 'w') as conf:
+        path = path or self.config_path
+        with open(path, 'w') as conf:
             parser.write(conf)
-        return self.config_path
+        return path
 
     def start(self):
         """Create the schema, launch Ironic and wait until it is usable."""
+        self._prepare()
+        # Fresh log: _wait_ready() looks for failures in all of it.
+        open(self.log_path, 'wb').close()
+        self.process = process.spawn(
+            [self._bin('ironic'), '--config-file', self.config_path],
+            self.log_path)
+        atexit.register(self.stop)
+        try:
+            self._wait_ready()
+        except BaseException:
+            # A failed conductor ignores SIGTERM: no point in waiting.
+            self._kill()
+            raise
+
+    def _prepare(self):
+        """Directories, a free API port, ironic.conf and the schema."""
         # iPXE boot writes boot.ipxe into http_root when it loads.
         for name in ('httpboot', 'locks', 'tftpboot'):
             os.makedirs(self._path(name), exist_ok=True)
@@ -188,18 +211,6 @@ class IronicService(object):
         if dbsync.returncode:
             raise IronicError('ironic-dbsync create_schema failed (%d):\n%s'
                               % (dbsync.returncode, dbsync.stdout))
-        # Fresh log: _wait_ready() looks for failures in all of it.
-        open(self.log_path, 'wb').close()
-        self.process = process.spawn(
-            [self._bin('ironic'), '--config-file', self.config_path],
-            self.log_path)
-        atexit.register(self.stop)
-        try:
-            self._wait_ready()
-        except BaseException:
-            # A failed conductor ignores SIGTERM: no point in waiting.
-            self._kill()
-            raise
 
     def _wait_ready(self):
         deadline = time.monotonic() + self.start_timeout

@@ -243,6 +243,47 @@ class Libvirtd:
         process.terminate(self._libvirtd)
         self._start_libvirtd(timeout)
 
+    def stop_libvirtd(self):
+        """Stop libvirtd (by PID) but not virtlogd: QEMU guests keep
+        running while the hypervisor is unreachable."""
+        process.terminate(self._libvirtd)
+
+    def start_libvirtd(self, timeout=20):
+        """Start libvirtd again after :meth:`stop_libvirtd`."""
+        self._start_libvirtd(timeout)
+
+    @property
+    def admin_uri(self):
+        """virt-admin's URI for this libvirtd's admin socket."""
+        return 'libvirtd:///system?socket=%s' % (
+            self.run_dir / 'libvirt-admin-sock')
+
+    def tcp_client_ports(self):
+        """Local ports of the clients connected over TCP, as libvirtd
+        lists them (``virt-admin client-list`` and ``client-info``)."""
+        ports = []
+        for line in self._virt_admin('client-list', 'libvirtd').splitlines():
+            fields = line.split()
+            if len(fields) < 2 or not fields[0].isdigit():
+                continue
+            if fields[1] != 'tcp':
+                continue
+            info = self._virt_admin('client-info', 'libvirtd', fields[0])
+            for row in info.splitlines():
+                key, _, value = row.partition(':')
+                if key.strip() == 'sock_addr':
+                    # "127.0.0.1:41234"
+                    ports.append(int(value.strip().rsplit(':', 1)[1]))
+        return ports
+
+    def _virt_admin(self, *args):
+        result = subprocess.run(['virt-admin', '-c', self.admin_uri, *args],
+                                capture_output=True, text=True, timeout=30)
+        if result.returncode:
+            raise system.HarnessError('virt-admin %s failed: %s'
+                                      % (' '.join(args), result.stderr))
+        return result.stdout
+
     def freeze(self):
         """Stop libvirtd with SIGSTOP: it hangs, its sockets stay open."""
         os.kill(self._libvirtd.pid, signal.SIGSTOP)

@@ -196,3 +196,47 @@ def unix_socket_open(path):
             return True
         except OSError:
             return False
+
+
+def _tcp_inodes(local_port, remote_port):
+    """Inodes of IPv4/IPv6 TCP sockets local_port -> remote_port."""
+    inodes = set()
+    for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+        try:
+            with open(table) as rows:
+                next(rows)
+                for row in rows:
+                    fields = row.split()
+                    local = int(fields[1].rsplit(':', 1)[1], 16)
+                    remote = int(fields[2].rsplit(':', 1)[1], 16)
+                    if (local, remote) == (local_port, remote_port):
+                        inodes.add(fields[9])
+        except FileNotFoundError:
+            pass
+    return inodes
+
+
+def tcp_client_pid(local_port, remote_port):
+    """The PID holding the TCP connection local_port -> remote_port.
+
+    What ``ss -tp`` shows: the process with the socket's inode among its
+    file descriptors. None if no process holds it (any more).
+    """
+    inodes = {'socket:[%s]' % inode
+              for inode in _tcp_inodes(local_port, remote_port)}
+    if not inodes:
+        return None
+    for entry in pathlib.Path('/proc').iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fds = list((entry / 'fd').iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(fd) in inodes:
+                    return int(entry.name)
+            except OSError:
+                pass
+    return None
