@@ -25,7 +25,6 @@ import os
 import signal
 import subprocess
 import time
-import urllib.error
 
 from tests.harness import ironic
 from tests.harness import process
@@ -36,8 +35,8 @@ class Conductor:
     """One ``ironic-conductor`` process of a :class:`IronicCluster`.
 
     ``host`` (its name in the API's ``conductor`` fields), ``group`` (its
-    ``[conductor] conductor_group``), ``config_path``, ``log_path``; after
-    start, ``pid``, the PID of the process group leader.
+    ``[conductor] conductor_group``), ``config_path``, ``log_path``;
+    :meth:`pids` lists its processes (a master and its worker).
     """
 
     def __init__(self, cluster, index, group):
@@ -51,10 +50,6 @@ class Conductor:
         self.log_path = cluster._path('%s.log' % self.name)
         self.process = None
 
-    @property
-    def pid(self):
-        return self.process.pid if self.process is not None else None
-
     def overrides(self):
         """The settings that differ from the cluster's common ones."""
         return {
@@ -63,9 +58,16 @@ class Conductor:
             'conductor': {'conductor_group': self.group},
         }
 
-    def start(self):
-        """Launch the process; :meth:`IronicCluster.wait_alive` waits."""
-        self.cluster.write_config(self.config_path, self.overrides())
+    def start(self, overrides=None):
+        """Launch the process; :meth:`IronicCluster.wait_alive` waits.
+
+        :param overrides: ``{section: {option: value}}`` for this start
+            only, over the conductor's own settings.
+        """
+        settings = self.overrides()
+        for section, options in (overrides or {}).items():
+            settings.setdefault(section, {}).update(options)
+        self.cluster.write_config(self.config_path, settings)
         with open(self.log_path, 'ab') as log:
             log.write(b'--- harness: starting %s\n' % self.name.encode())
         self.process = process.spawn(
@@ -186,16 +188,6 @@ class IronicCluster(ironic.IronicService):
                                         '\n'.join(fatal)))
         process.check_alive(conductor.process, conductor.name,
                             conductor.log_path)
-
-    def conductor_record(self, conductor):
-        """The API's record of a conductor (``alive``, ``conductor_group``,
-        ``drivers``), None if it has never registered."""
-        try:
-            return self.request('GET', '/v1/conductors/%s' % conductor.host)
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                return None
-            raise
 
     def wait_alive(self, conductor, timeout=None):
         """Wait until the conductor process has started and registered.

@@ -244,8 +244,10 @@ class Libvirtd:
         self._start_libvirtd(timeout)
 
     def stop_libvirtd(self):
-        """Stop libvirtd (by PID) but not virtlogd: QEMU guests keep
-        running while the hypervisor is unreachable."""
+        """Stop libvirtd (by PID) but not virtlogd.
+
+        The hypervisor is unreachable; QEMU guests keep running.
+        """
         process.terminate(self._libvirtd)
 
     def start_libvirtd(self, timeout=20):
@@ -259,8 +261,11 @@ class Libvirtd:
             self.run_dir / 'libvirt-admin-sock')
 
     def tcp_client_ports(self):
-        """Local ports of the clients connected over TCP, as libvirtd
-        lists them (``virt-admin client-list`` and ``client-info``)."""
+        """Local ports of the clients connected over TCP.
+
+        As libvirtd lists them (``virt-admin client-list`` and
+        ``client-info`` through the admin socket).
+        """
         ports = []
         for line in self._virt_admin('client-list', 'libvirtd').splitlines():
             fields = line.split()
