@@ -32,10 +32,13 @@ may still be refreshing); the median of the next ``--sweeps`` is reported.
 With two conductors, whose sweeps overlap but are not aligned, the fleet's
 sweep time is the slower conductor's.
 
-**Driver share**: py-spy samples conductor-0 (``--profile``, during extra
-sweeps of phase 1, not the timed ones); the share is the fraction of its
-on-CPU samples with a frame in ``ironic_libvirt`` (libvirt's C calls are
-counted with the Python frame that called them). Usage::
+**Driver share**: py-spy samples conductor-0 (``--profile``, during two
+extra sweeps of phase 1, not the timed ones; idle threads are not
+sampled); the share is the fraction of samples with an ``ironic_libvirt``
+frame on the stack, which includes waiting inside libvirt's client for
+libvirtd's replies, split by the Ironic call that led there (Ironic's sync
+also caches health and boot mode through the management interface).
+Usage::
 
     tox -e bench-scale
     python -m tools.bench_conductors [--nodes 1000] [--sweeps 3] [--profile]
@@ -153,21 +156,32 @@ def measure(cluster, conductors, sweeps, timeout):
             times.items()}, times
 
 
+# Where a sample with a driver frame comes from: the first of these
+# names found in its stack.
+DRIVER_CALLERS = (
+    ('power state', 'LibvirtPower.get_power_state'),
+    ('health', 'LibvirtManagement.get_node_health'),
+    ('boot mode', 'LibvirtManagement.get_boot_mode'),
+    ('secure boot', 'LibvirtManagement.get_secure_boot_state'),
+    ('keepalive loop', 'EventLoop._run'),
+)
+
+
 def profile(conductor, sweeps, timeout, out_dir):
     """py-spy samples of the conductor during ``sweeps`` sweeps.
 
-    :returns: (driver share of on-CPU samples, share of the samples in the
-        power sync, driver share within the power sync), or None without
-        py-spy.
+    :returns: (samples, {part: samples}) where the parts are 'driver',
+        'sync' (Ironic's power sync) and, within 'driver', the labels of
+        DRIVER_CALLERS and 'other'; None without py-spy or samples.
     """
     py_spy = shutil.which('py-spy', path=os.path.dirname(sys.executable))
     if py_spy is None:
         stage('py-spy not installed: no profile')
         return None
-    raw = os.path.join(out_dir, 'conductor.raw')
+    raw = os.path.join(out_dir, 'conductor-0.py-spy.txt')
     spy = subprocess.Popen(
         [py_spy, 'record', '--pid', str(conductor.process.pid),
-         '--subprocesses', '--nonblocking', '--rate', '100',
+         '--subprocesses', '--nonblocking', '--threads', '--rate', '100',
          '--format', 'raw', '--output', raw],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -175,20 +189,23 @@ def profile(conductor, sweeps, timeout, out_dir):
     finally:
         spy.send_signal(signal.SIGINT)  # py-spy writes its output then
         spy.wait(60)
-    total = driver = sync = driver_in_sync = 0
+    total = 0
+    parts = dict.fromkeys(['driver', 'sync', 'other'] + [
+        label for label, _ in DRIVER_CALLERS], 0)
     with open(raw) as samples:
         for line in samples:
             stack, _, count = line.rstrip().rpartition(' ')
             count = int(count)
             total += count
-            in_driver = 'ironic_libvirt' in stack
-            in_sync = 'sync_power_state' in stack
-            driver += count * in_driver
-            sync += count * in_sync
-            driver_in_sync += count * (in_driver and in_sync)
-    if not total:
-        return None
-    return driver / total, sync / total, driver_in_sync / max(sync, 1)
+            if 'sync_power_state' in stack:
+                parts['sync'] += count
+            if 'ironic_libvirt' not in stack:
+                continue
+            parts['driver'] += count
+            label = next((label for label, name in DRIVER_CALLERS
+                          if name in stack), 'other')
+            parts[label] += count
+    return (total, parts) if total else None
 
 
 def parse_args(argv):
@@ -200,6 +217,9 @@ def parse_args(argv):
                         help='[conductor] sync_power_state_interval')
     parser.add_argument('--profile', action='store_true',
                         help='sample conductor-0 with py-spy')
+    parser.add_argument('--profile-dir',
+                        help='keep py-spy\'s samples (collapsed stacks, '
+                             'one line per thread and stack) here')
     return parser.parse_args(argv)
 
 
@@ -217,9 +237,13 @@ def report(args, one, two, per_conductor, share):
         ' '.join('%.2f' % two[name] for name in sorted(two)), fleet))
     print('ratio 1 conductor / 2 conductors: %.2f' % (single / fleet))
     if share:
-        print('conductor-0 (1 conductor, py-spy, on-CPU samples): driver '
-              '%.1f %%; power sync %.1f %%; driver within the sync %.1f %%'
-              % tuple(100 * s for s in share))
+        total, parts = share
+        print('conductor-0 alone, %d py-spy samples of its busy threads: '
+              "Ironic's power sync %.0f %%, with a driver frame %.0f %%:"
+              % (total, 100.0 * parts['sync'] / total,
+                 100.0 * parts['driver'] / total))
+        for label in [label for label, _ in DRIVER_CALLERS] + ['other']:
+            print('  %-15s %5.1f %%' % (label, 100.0 * parts[label] / total))
 
 
 def main(argv=None):
@@ -254,7 +278,8 @@ def main(argv=None):
             stage('1 conductor: median sweep %.2f s' % one['conductor-0'])
             share = None
             if args.profile:
-                share = profile(first, 2, timeout, base)
+                share = profile(first, 2, timeout,
+                                args.profile_dir or base)
                 stage('profiled')
 
             second.start()
