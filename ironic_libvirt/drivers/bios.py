@@ -216,7 +216,7 @@ class LibvirtBIOS(driver_info.DriverInfoMixin, base.BIOSInterface):
         """Store the domain's BIOS settings, with the registry, in Ironic.
 
         :param task: a TaskManager instance containing the node to act on.
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         state = resolution.with_domain(
             task, 'reading BIOS settings',
@@ -262,7 +262,7 @@ class LibvirtBIOS(driver_info.DriverInfoMixin, base.BIOSInterface):
         :raises: InvalidParameterValue on a setting or value the registry
             does not allow, or secure boot on a domain whose UEFI firmware
             is not chosen by libvirt.
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         values = parse_settings(task.node, settings)
         boot_mode = values.pop(BOOT_MODE, None)
@@ -287,7 +287,7 @@ class LibvirtBIOS(driver_info.DriverInfoMixin, base.BIOSInterface):
         """Return to the defaults and to the firmware before any change.
 
         :param task: a TaskManager instance containing the node to act on.
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         LOG.info('Node %s: resetting BIOS settings to the factory defaults',
                  task.node.uuid)

@@ -280,8 +280,8 @@ class LibvirtVirtualMediaBoot(base.BootInterface):
         :param ramdisk_params: the parameters to pass to the ramdisk.
         :raises: MissingParameterValue, InvalidParameterValue
         :raises: ImageCreationFailed if the ISO cannot be built.
-        :raises: ImageDownloadFailed, LibvirtError and the other errors of
-            the management interface's virtual media.
+        :raises: ImageDownloadFailed, DriverOperationError and the other
+            errors of the management interface's virtual media.
         """
         node = task.node
         if not driver_utils.need_prepare_ramdisk(node):

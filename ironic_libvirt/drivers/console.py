@@ -108,7 +108,7 @@ def console_command(task, subcommand='console'):
 
     :returns: a tuple (list of arguments, dict of environment variables).
     :raises: InvalidParameterValue if an argument holds whitespace.
-    :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+    :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
     """
     info = driver_info.parse_driver_info(task.node)
     uuid = resolution.with_domain(task, 'finding the domain for the console',
@@ -161,7 +161,7 @@ class LibvirtSocatConsole(driver_info.DriverInfoMixin,
         :raises: InvalidParameterValue on bad driver_info.
         :raises: NoFreeIPMITerminalPorts if no port can be allocated.
         :raises: ConsoleError, ConsoleSubprocessFailed if socat fails.
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         _start_socat(task, 'console')
 
@@ -212,7 +212,7 @@ class LibvirtGraphicalConsole(driver_info.DriverInfoMixin,
         :raises: InvalidParameterValue on bad driver_info.
         :raises: NoFreeIPMITerminalPorts if no port can be allocated.
         :raises: ConsoleError, ConsoleSubprocessFailed if socat fails.
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError,
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError,
             the latter also when the running domain needs a power cycle to
             get its VNC server.
         """
@@ -238,7 +238,7 @@ class LibvirtGraphicalConsole(driver_info.DriverInfoMixin,
 
         :param task: a TaskManager instance containing the node to act on.
         :raises: ConsoleError if socat cannot be stopped.
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
             if the password cannot be expired.
         """
         node = task.node

@@ -10,11 +10,28 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""The Ironic exceptions of the libvirt interfaces.
+"""Ironic exceptions for the libvirt interfaces' failures.
 
 :func:`from_core` turns an exception of the libvirt core
-(:mod:`ironic_libvirt.virt.errors`) into the Ironic exception that names
-the node, what failed and the fix.
+(:mod:`ironic_libvirt.virt.errors`) into an Ironic exception whose message
+names the node, what failed and the fix.
+
+The classes are Ironic's own, from :mod:`ironic.common.exception`: with
+JSON-RPC (an API apart from its conductors) Ironic re-raises on the API
+side only exceptions of that module, and any other class reaches the API
+user as "Unexpected error raised by RPC" with the message lost.
+
+============================  ======================  =====================
+core exception                Ironic exception        why
+============================  ======================  =====================
+AuthFailed                    InvalidParameterValue   the fix is driver_info
+ConnectionFailed              TemporaryFailure (503)  the hypervisor may
+                                                      come back
+AmbiguousDomain,              InvalidParameterValue   the fix is driver_info
+DomainNotFound                                        or the ports
+InvalidDomainXML              InvalidParameterValue   the domain cannot do it
+any other                     DriverOperationError
+============================  ======================  =====================
 """
 
 from ironic.common import exception
@@ -26,19 +43,6 @@ from ironic_libvirt.virt import errors
 AUTH_FIX = _('Check driver_info sasl_username and sasl_password.')
 CONNECTION_FIX = _('Check driver_info libvirt_uri, ssh_key_filename and '
                    'tls_pki_path, and that libvirtd runs on that host.')
-
-
-class LibvirtError(exception.IronicException):
-    _msg_fmt = _('Node %(node)s: %(action)s failed: %(error)s')
-
-
-class LibvirtConnectionError(LibvirtError):
-    _msg_fmt = _('Node %(node)s: %(action)s failed: cannot use the '
-                 'hypervisor at %(uri)s: %(error)s. %(fix)s')
-
-
-class LibvirtDomainNotFound(LibvirtError):
-    _msg_fmt = _('Node %(node)s: %(action)s failed: %(error)s. %(fix)s')
 
 
 def supported(table, value, node, what):
@@ -68,29 +72,32 @@ def from_core(exc, node, action, info):
     :param action: what was done, e.g. "power on".
     :param info: the node's
         :class:`~ironic_libvirt.drivers.driver_info.DriverInfo`.
-    :returns: an :class:`ironic.common.exception.IronicException`.
+    :returns: an exception of :mod:`ironic.common.exception`.
     """
-    if isinstance(exc, errors.AuthFailed):
-        return LibvirtConnectionError(
-            node=node, action=action, uri=info.params.uri, error=exc,
-            fix=AUTH_FIX)
-    if isinstance(exc, errors.ConnectionFailed):
-        return LibvirtConnectionError(
-            node=node, action=action, uri=info.params.uri, error=exc,
-            fix=CONNECTION_FIX)
+    failed = _('Node %(node)s: %(action)s failed') % {
+        'node': node, 'action': action}
+    if isinstance(exc, (errors.AuthFailed, errors.ConnectionFailed)):
+        auth = isinstance(exc, errors.AuthFailed)
+        message = _('%(failed)s: cannot use the hypervisor at %(uri)s: '
+                    '%(error)s. %(fix)s') % {
+            'failed': failed, 'uri': info.params.uri, 'error': exc,
+            'fix': AUTH_FIX if auth else CONNECTION_FIX}
+        if auth:
+            return exception.InvalidParameterValue(message)
+        return exception.TemporaryFailure(message)
     if isinstance(exc, errors.AmbiguousDomain):
         return exception.InvalidParameterValue(
-            _('Node %(node)s: %(action)s failed: %(error)s. Set driver_info '
-              'libvirt_domain to one of them.') %
-            {'node': node, 'action': action, 'error': exc})
+            _('%(failed)s: %(error)s. Set driver_info libvirt_domain to one '
+              'of them.') % {'failed': failed, 'error': exc})
     if isinstance(exc, errors.DomainNotFound):
         fix = (_('Check driver_info libvirt_domain.') if info.domain else
                _("Check the MAC addresses of the node's ports or set "
                  "driver_info libvirt_domain."))
-        return LibvirtDomainNotFound(node=node, action=action, error=exc,
-                                     fix=fix)
+        return exception.InvalidParameterValue(
+            _('%(failed)s: %(error)s. %(fix)s') %
+            {'failed': failed, 'error': exc, 'fix': fix})
     if isinstance(exc, errors.InvalidDomainXML):
         return exception.InvalidParameterValue(
-            _('Node %(node)s: %(action)s failed: %(error)s.') %
-            {'node': node, 'action': action, 'error': exc})
-    return LibvirtError(node=node, action=action, error=exc)
+            _('%(failed)s: %(error)s.') % {'failed': failed, 'error': exc})
+    return exception.DriverOperationError(
+        _('%(failed)s: %(error)s') % {'failed': failed, 'error': exc})

@@ -75,7 +75,7 @@ class LibvirtInspect(driver_info.DriverInfoMixin, base.InspectInterface):
         :returns: :data:`ironic.common.states.MANAGEABLE`.
         :raises: HardwareInspectionFailure if the domain lacks an essential
             property (an architecture).
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         node = task.node
         hardware = resolution.with_domain(task, 'inspecting the hardware',

@@ -99,7 +99,7 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
 
         :param task: a TaskManager instance containing the node to act on.
         :returns: a list of :mod:`ironic.common.boot_devices` values.
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         kinds = resolution.with_domain(task, 'listing boot devices',
                                        lambda d: d.device_kinds())
@@ -117,7 +117,7 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
         :param persistent: whether the device stays for later boots.
         :raises: InvalidParameterValue on an unknown device, or one the
             domain does not have.
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         libvirt_device = driver_exception.supported(
             BOOT_DEVICE_TO_LIBVIRT, device, task.node.uuid, 'boot device')
@@ -132,7 +132,7 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
         :returns: a dict with ``boot_device`` (a
             :mod:`ironic.common.boot_devices` value, or None if the domain's
             first device has no Ironic name) and ``persistent``.
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         device, persistent = resolution.with_domain(
             task, 'reading the boot device', lambda d: d.boot_device())
@@ -154,7 +154,7 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
         :param task: a TaskManager instance containing the node to act on.
         :param mode: ``bios`` or ``uefi``.
         :raises: InvalidParameterValue on an unsupported mode.
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         firmware = driver_exception.supported(
             BOOT_MODE_TO_FIRMWARE, mode, task.node.uuid, 'boot mode')
@@ -166,7 +166,7 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
 
         :param task: a TaskManager instance containing the node to act on.
         :returns: ``bios`` or ``uefi``.
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         firmware = resolution.with_domain(task, 'reading the boot mode',
                                           lambda d: d.firmware())
@@ -177,7 +177,7 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
 
         :param task: a TaskManager instance containing the node to act on.
         :returns: a boolean.
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         return resolution.with_domain(task, 'reading the secure boot state',
                                       lambda d: d.secure_boot())
@@ -190,7 +190,7 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
         :param state: a boolean.
         :raises: InvalidParameterValue unless the domain boots UEFI with
             firmware chosen by libvirt.
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         resolution.with_domain(task, 'setting secure boot',
                                lambda d: d.set_secure_boot(bool(state)))
@@ -200,7 +200,7 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
         """Inject a non-maskable interrupt into the domain.
 
         :param task: a TaskManager instance containing the node to act on.
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         resolution.with_domain(task, 'injecting an NMI', lambda d: d.nmi())
 
@@ -209,7 +209,7 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
 
         :param task: a TaskManager instance containing the node to act on.
         :returns: a list of MAC addresses.
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         return resolution.with_domain(task, 'reading MAC addresses',
                                       lambda d: d.mac_addresses())
@@ -249,7 +249,7 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
         :param task: a TaskManager instance containing the node to act on.
         :returns: a :class:`ironic.common.health_states.HealthState`, or
             None when libvirt reports no state.
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         health = resolution.with_domain(task, 'reading the health',
                                         lambda d: d.health())
@@ -261,7 +261,7 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
         :param task: a TaskManager instance containing the node to act on.
         :returns: the domain's SMBIOS manufacturer, ``QEMU`` for a QEMU or
             KVM domain that declares none, or None.
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         return resolution.with_domain(task, 'detecting the vendor',
                                       lambda d: d.vendor())
@@ -296,7 +296,7 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
         :param state: a :mod:`ironic.common.indicator_states` value.
         :raises: InvalidParameterValue on an unknown component, indicator
             or state.
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         props = self._check_indicator(task, component, indicator)
         driver_exception.supported(dict.fromkeys(props['states']), state,
@@ -313,7 +313,7 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
         :param indicator: an indicator ID of that component.
         :returns: a :mod:`ironic.common.indicator_states` value.
         :raises: InvalidParameterValue on an unknown component or indicator.
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         self._check_indicator(task, component, indicator)
         states = resolution.with_domain(task, 'reading indicators',
@@ -341,7 +341,7 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
         :returns: a list of dicts with ``media_types`` (``['cdrom']``),
             ``inserted`` and ``image`` (the URL attached, the path on the
             hypervisor of a medium put there otherwise, or None).
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         drives = resolution.with_domain(task, 'reading virtual media',
                                         media.describe)
@@ -368,7 +368,7 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
         :raises: UnsupportedDriverExtension for disk and floppy.
         :raises: ImageRefValidationFailed, ImageDownloadFailed if the image
             cannot be downloaded.
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         self._check_vmedia_types(task, [device_type])
         node = task.node
@@ -393,7 +393,7 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
         :raises: InvalidParameterValue on a device type that is not one of
             virtual media.
         :raises: UnsupportedDriverExtension for disk and floppy.
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         self._check_vmedia_types(task, device_types or [])
         resolution.with_domain(

@@ -72,7 +72,7 @@ class LibvirtPower(driver_info.DriverInfoMixin, base.PowerInterface):
         :param task: a TaskManager instance containing the node to act on.
         :returns: POWER_ON, POWER_OFF or ERROR.
         :raises: InvalidParameterValue, MissingParameterValue
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         state = resolution.with_domain(task, 'reading the power state',
                                        lambda domain: domain.power_state())
@@ -88,7 +88,7 @@ class LibvirtPower(driver_info.DriverInfoMixin, base.PowerInterface):
             ``[conductor] power_state_change_timeout``.
         :raises: InvalidParameterValue on an unsupported power state.
         :raises: PowerStateFailure if the state is not reached in time.
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         transition = driver_exception.supported(
             self._TRANSITIONS, power_state, task.node.uuid, 'power state')
@@ -127,7 +127,7 @@ class LibvirtPower(driver_info.DriverInfoMixin, base.PowerInterface):
         :param task: a TaskManager instance containing the node to act on.
         :param timeout: seconds to wait for power on.
         :raises: PowerStateFailure if the domain does not come up in time.
-        :raises: LibvirtConnectionError, LibvirtDomainNotFound, LibvirtError
+        :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
         def cycle(domain):
             domain.force_off()

@@ -98,9 +98,11 @@ class DomainResolver:
         :returns: what ``func`` returns.
         :raises: InvalidParameterValue, MissingParameterValue on bad
             driver_info.
-        :raises: LibvirtConnectionError if the hypervisor cannot be used.
-        :raises: LibvirtDomainNotFound if the domain cannot be found.
-        :raises: LibvirtError if libvirt fails the action.
+        :raises: TemporaryFailure if the hypervisor cannot be reached.
+        :raises: InvalidParameterValue if the hypervisor refuses the
+            credentials or the domain cannot be found.
+        :raises: DriverOperationError if libvirt fails the action
+            (see :mod:`ironic_libvirt.drivers.exception`).
         """
         info = self._parsed.get(task.node)
         connection = self.connections().get(info.params)

@@ -39,9 +39,10 @@ def test_inspect_sets_properties_and_ports_once(nodes, qemu):
         shown = nodes.cli('node', 'show', node['uuid'])
         assert shown['provision_state'] == 'manageable'
         assert shown['last_error'] is None
+        # The vendor is Ironic's, detected when the node became manageable.
         assert shown['properties'] == {
             'cpus': 1, 'memory_mb': 32, 'local_gb': 3, 'cpu_arch': 'x86_64',
-            'capabilities': 'boot_mode:bios'}
+            'capabilities': 'boot_mode:bios', 'vendor': 'QEMU'}
         ports = nodes.cli('port', 'list', '--node', node['uuid'])
         assert sorted(p['address'] for p in ports) == [
             domain.mac, '52:54:00:e3:00:01']

@@ -26,7 +26,6 @@ from ironic.conductor import utils as cond_utils
 import libvirt
 import pytest
 
-from ironic_libvirt.drivers import exception as driver_exception
 from ironic_libvirt.drivers import resolution
 from tests import driver_case
 from tests.functional import base
@@ -119,7 +118,7 @@ class FaultsTestCase(base.FunctionalTestCase):
         self.assertIn(hung.uuid, outcome['error'])
         self.assertIn('cannot use the hypervisor', outcome['error'])
         # A new connection to the hung daemon fails after open_timeout.
-        exc = self.assertRaises(driver_exception.LibvirtConnectionError,
+        exc = self.assertRaises(exception.TemporaryFailure,
                                 self._power_state, other_daemon_node)
         self.assertIn('open_timeout', str(exc))
         self.daemon.thaw()
@@ -133,7 +132,7 @@ class FaultsTestCase(base.FunctionalTestCase):
             self.assertIn(resolution.RESOLVED_KEY,
                           task.node.driver_internal_info)
             self.observer.lookupByName(self.domain_name()).undefine()
-            exc = self.assertRaises(driver_exception.LibvirtDomainNotFound,
+            exc = self.assertRaises(exception.InvalidParameterValue,
                                     task.driver.power.get_power_state, task)
             self.assertIn(self.mac(), str(exc))
             self.assertNotIn(resolution.RESOLVED_KEY,

@@ -26,12 +26,12 @@ import re
 import shutil
 import tempfile
 
+from ironic.common import exception
 from ironic.common import states
 import libvirt
 import pytest
 
 from ironic_libvirt.cmd import main
-from ironic_libvirt.drivers import exception as driver_exception
 from ironic_libvirt.lab import tls_keys
 from tests.functional import base
 from tests.harness import libvirtd as harness_libvirtd
@@ -118,7 +118,7 @@ class TLSKeysTestCase(base.FunctionalTestCase):
         log_offset = self.daemon.log_file.stat().st_size
         with self.task(node) as task:
             exc = self.assertRaises(
-                driver_exception.LibvirtConnectionError,
+                exception.TemporaryFailure,
                 task.driver.power.get_power_state, task)
         self.assertIn('Node %s' % node.uuid, str(exc))
         self.assertIn('tls_pki_path', str(exc))

@@ -25,7 +25,6 @@ from ironic.common import exception
 from ironic.common import states
 import libvirt
 
-from ironic_libvirt.drivers import exception as driver_exception
 from tests.functional import base
 from tests.harness import domains
 from tests.harness import system
@@ -163,7 +162,7 @@ class _Scenarios:
     def test_unknown_domain(self):
         node = self.create_node(role=None, libvirt_domain='no-such-domain',
                                 **self.credentials())
-        self.assert_fails(node, driver_exception.LibvirtDomainNotFound,
+        self.assert_fails(node, exception.InvalidParameterValue,
                           'no-such-domain', 'Check driver_info libvirt_domain')
 
     def credentials(self):
@@ -183,7 +182,7 @@ class _RemoteScenarios(_Scenarios):
         info = base.driver_info(self.daemon, self.transport, port=closed)
         info.update(self.credentials())
         node = self.create_node(**info)
-        self.assert_fails(node, driver_exception.LibvirtConnectionError,
+        self.assert_fails(node, exception.TemporaryFailure,
                           '127.0.0.1:%d' % closed, 'Connection refused',
                           'Check driver_info libvirt_uri')
 
@@ -237,7 +236,7 @@ class SSHTestCase(_RemoteScenarios, base.FunctionalTestCase):
         refused = self.daemon.sshd.dir / 'ssh_host_ed25519_key'
         node = self.create_node(ssh_key_filename=str(refused),
                                 **self.credentials())
-        self.assert_fails(node, driver_exception.LibvirtConnectionError,
+        self.assert_fails(node, exception.TemporaryFailure,
                           'Permission denied (publickey)',
                           'Check driver_info libvirt_uri, ssh_key_filename')
 
@@ -249,7 +248,7 @@ class TCPTestCase(_RemoteScenarios, base.FunctionalTestCase):
 
     def test_wrong_sasl_password(self):
         node = self.create_node(sasl_password=base.WRONG_PASSWORD)
-        self.assert_fails(node, driver_exception.LibvirtConnectionError,
+        self.assert_fails(node, exception.InvalidParameterValue,
                           'authentication failed',
                           'Check driver_info sasl_username and '
                           'sasl_password')

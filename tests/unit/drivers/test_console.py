@@ -26,7 +26,6 @@ import fixtures
 from ironic.common import exception as ironic_exception
 from ironic.drivers.modules import console_utils
 
-from ironic_libvirt.drivers import exception
 from ironic_libvirt.drivers import resolution
 from ironic_libvirt.virt import domain_xml
 from ironic_libvirt.virt import errors
@@ -186,7 +185,7 @@ class GraphicalConsoleTestCase(base.TestCase):
     def test_running_domain_without_vnc_needs_a_power_cycle(self):
         self._power_on('node-0')
         with self.task(self.node) as task:
-            exc = self.assertRaises(exception.LibvirtError,
+            exc = self.assertRaises(ironic_exception.DriverOperationError,
                                     task.driver.console.start_console, task)
             self.assertNotIn('vnc_port', task.node.driver_internal_info)
         self.assertIn('Node %s' % self.node.uuid, str(exc))
@@ -205,7 +204,7 @@ class GraphicalConsoleTestCase(base.TestCase):
         self._power_on('node-0')
         self.assertIsNotNone(self._vnc())
         with self.task(self.node) as task:
-            exc = self.assertRaises(exception.LibvirtError,
+            exc = self.assertRaises(ironic_exception.DriverOperationError,
                                     task.driver.console.start_console, task)
         self.assertIn('refuses to change the VNC password', str(exc))
         self.assertIn('Node %s' % self.node.uuid, str(exc))

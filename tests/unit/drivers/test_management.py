@@ -27,7 +27,6 @@ from ironic.common import indicator_states
 from ironic.common import states
 import libvirt
 
-from ironic_libvirt.drivers import exception as driver_exception
 from ironic_libvirt.drivers import management
 from ironic_libvirt.virt import domain_xml
 from tests.unit import base
@@ -230,7 +229,7 @@ class OtherManagementTestCase(base.TestCase):
     def test_inject_nmi_on_stopped_domain_is_a_clear_error(self):
         node = self.create_node(domain='node-0')
         with self.task(node) as task:
-            exc = self.assertRaises(driver_exception.LibvirtError,
+            exc = self.assertRaises(exception.DriverOperationError,
                                     task.driver.management.inject_nmi, task)
         message = str(exc)
         self.assertIn(node.uuid, message)
@@ -304,7 +303,7 @@ class VirtualMediaTestCase(base.TestCase):
                 management.images, 'fetch', autospec=True,
                 side_effect=fetch) as fetch_mock:
             # The test driver has no virStorageVolUpload.
-            self.assertRaises(driver_exception.LibvirtError,
+            self.assertRaises(exception.DriverOperationError,
                               task.driver.management.attach_virtual_media,
                               task, 'cdrom', 'http://x/y.iso')
             self.assertEqual('http://x/y.iso', fetch_mock.call_args[0][1])

@@ -15,7 +15,6 @@
 from ironic.common import exception
 from ironic.common import states
 
-from ironic_libvirt.drivers import exception as driver_exception
 from ironic_libvirt.drivers import resolution
 from tests.unit import base
 
@@ -36,7 +35,7 @@ class ResolutionTestCase(base.TestCase):
 
     def test_no_match_names_the_macs(self):
         node = self.create_node(macs=['52:54:00:ff:ff:01'])
-        exc = self.assertRaises(driver_exception.LibvirtDomainNotFound,
+        exc = self.assertRaises(exception.InvalidParameterValue,
                                 self._power_state, node)
         self.assertIn(node.uuid, str(exc))
         self.assertIn('52:54:00:ff:ff:01', str(exc))
@@ -50,7 +49,7 @@ class ResolutionTestCase(base.TestCase):
 
     def test_unknown_domain_name(self):
         node = self.create_node(domain='no-such-domain')
-        exc = self.assertRaises(driver_exception.LibvirtDomainNotFound,
+        exc = self.assertRaises(exception.InvalidParameterValue,
                                 self._power_state, node)
         self.assertIn('no-such-domain', str(exc))
         self.assertIn('Check driver_info libvirt_domain', str(exc))
@@ -88,7 +87,7 @@ class ResolutionTestCase(base.TestCase):
         with self.task(node) as task:
             task.driver.power.get_power_state(task)
             self.virsh(lambda c: c.lookupByName('node-0').undefine())
-            self.assertRaises(driver_exception.LibvirtDomainNotFound,
+            self.assertRaises(exception.InvalidParameterValue,
                               task.driver.power.get_power_state, task)
             self.assertNotIn(resolution.RESOLVED_KEY,
                              task.node.driver_internal_info)
