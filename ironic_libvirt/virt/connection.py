@@ -25,6 +25,14 @@ credentials) in a bounded, thread-safe :class:`ConnectionCache`. libvirt
 keepalive, run by an event loop thread, detects dead peers; a close callback
 marks the link dead, and a call that meets a broken link reopens it and is
 retried once.
+
+A connection also keeps a domain handle (``virDomain``) per UUID, so that a
+call on a known domain is one round trip instead of a lookup and the call.
+libvirt resolves a handle by its UUID on every call, in every driver: a
+handle never reaches another domain, and one whose domain was undefined and
+defined again with the same UUID reads the new definition, as a fresh
+lookup would. Handles die with their link, are dropped when a call reports
+the domain gone, and when libvirt's lifecycle event says it was undefined.
 """
 
 import collections
@@ -349,6 +357,11 @@ class Connection:
         self._opening = None
         self._dead = []
         self._retired = False
+        # UUID -> (virConnect, virDomain): a handle is used only on the
+        # link it was looked up on.
+        self._handles = {}
+        # virConnect -> its lifecycle event callback ID.
+        self._event_ids = {}
 
     def __repr__(self):
         return '<Connection %s>' % self.params.uri
@@ -395,6 +408,32 @@ class Connection:
                                                  self.params.uri,
                                                  exc.get_error_message()))
             raise _translate(exc, what, subject)
+
+    def call_domain(self, uuid, func, what, subject=None):
+        """Run ``func(virDomain)`` on the domain ``uuid``, as :meth:`call`.
+
+        The handle is looked up once per link and kept.
+
+        :raises: as :meth:`call`; DomainNotFound if the domain is gone.
+        """
+        def run(conn):
+            entry = self._handles.get(uuid)
+            if entry is None or entry[0] is not conn:
+                entry = self._handles[uuid] = (
+                    conn, conn.lookupByUUIDString(uuid))
+            try:
+                return func(entry[1])
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                    self._forget_handle(uuid, entry)
+                raise
+
+        return self.call(run, what, subject)
+
+    def _forget_handle(self, uuid, entry):
+        # Only this entry: another thread may have put a newer one.
+        if self._handles.get(uuid) is entry:
+            self._handles.pop(uuid, None)
 
     def retire(self):
         """Close for good: the cache no longer holds this connection.
@@ -481,6 +520,22 @@ class Connection:
             raise errors.ConnectionFailed(
                 'registering the close callback on %s failed: %s'
                 % (self.params.uri, exc.get_error_message()))
+        try:
+            self._event_ids[conn] = conn.domainEventRegisterAny(
+                None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                self._on_lifecycle, None)
+        except libvirt.libvirtError as exc:
+            # Handles are still right without it (libvirt resolves them by
+            # UUID); an undefined domain's handle then lives until a call
+            # reports it gone or the link closes.
+            LOG.debug('No domain lifecycle events from %s: %s',
+                      self.params.uri, exc.get_error_message())
+
+    def _on_lifecycle(self, conn, dom, event, detail, opaque):
+        # Runs in the event loop thread: only drops the handle (of whatever
+        # link: dropping costs one lookup at most).
+        if event == libvirt.VIR_DOMAIN_EVENT_UNDEFINED:
+            self._handles.pop(dom.UUIDString(), None)
 
     def _on_closed(self, conn, reason, opaque):
         # Runs in the event loop thread, where closing is not allowed: the
@@ -500,7 +555,19 @@ class Connection:
 
     def _close_quietly(self, conn):
         # The link is being dropped; a failure to close it changes nothing
-        # for the caller, but is worth a line in the log.
+        # for the caller, but is worth a line in the log. Handles and the
+        # event callback hold references that would keep it open.
+        for uuid, entry in list(self._handles.items()):
+            if entry[0] is conn:
+                self._forget_handle(uuid, entry)
+        event_id = self._event_ids.pop(conn, None)
+        if event_id is not None:
+            try:
+                conn.domainEventDeregisterAny(event_id)
+            except libvirt.libvirtError as exc:
+                LOG.debug('Deregistering the lifecycle events of %s '
+                          'failed: %s', self.params.uri,
+                          exc.get_error_message())
         try:
             conn.unregisterCloseCallback()
         except libvirt.libvirtError as exc:

@@ -13,10 +13,11 @@
 """A libvirt domain seen through intentions: power on, force off, boot from.
 
 A :class:`Domain` holds a :class:`~ironic_libvirt.virt.connection.Connection`
-and the domain's UUID, and looks the domain up on each call, so that it
-survives a reconnect. XML edits read the inactive, secure XML, change it
-with :mod:`~ironic_libvirt.virt.domain_xml` and define it back, one edit of
-a domain at a time in this process.
+and the domain's UUID; the connection keeps the domain's handle for as long
+as its link lives, so a call is one round trip and survives a reconnect.
+XML edits read the inactive, secure XML, change it with
+:mod:`~ironic_libvirt.virt.domain_xml` and define it back, one edit of a
+domain at a time in this process.
 """
 
 import logging
@@ -128,9 +129,7 @@ class Domain:
         return 'domain %s' % self.name
 
     def _call(self, func, what):
-        uuid = self.uuid
-        return self.connection.call(
-            lambda conn: func(conn.lookupByUUIDString(uuid)), what, self)
+        return self.connection.call_domain(self.uuid, func, what, self)
 
     def _edit(self, transform, what):
         """Apply ``transform`` to the inactive XML and define the result.

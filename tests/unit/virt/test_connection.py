@@ -26,6 +26,7 @@ independently of the driver.
 
 import os
 import tempfile
+import time
 import urllib.parse
 
 from hypothesis import given
@@ -36,6 +37,7 @@ import testtools
 
 from ironic_libvirt.drivers import resolution
 from ironic_libvirt.virt import connection
+from ironic_libvirt.virt import domain
 from ironic_libvirt.virt import errors
 from tests.unit import base
 
@@ -369,3 +371,126 @@ class URIPolicyFuzzTestCase(base.TestCase):
                                               set()))
         self.assertFalse(libvirt_params(uri) & DANGEROUS, uri)
         self.assertEqual(uri.strip(), uri)
+
+
+def _link_error():
+    """A libvirtError as a broken link raises it.
+
+    A link to libvirt's test driver cannot break, so the error is made.
+    """
+    exc = libvirt.libvirtError('injected: the link broke')
+    exc.err = (libvirt.VIR_ERR_INVALID_CONN, libvirt.VIR_FROM_RPC,
+               'injected: the link broke', libvirt.VIR_ERR_ERROR,
+               None, None, None, 0, 0)
+    return exc
+
+
+class _Link:
+    """A real connection that counts domain lookups and can break.
+
+    Its domain handles are real ones that fail once the link is broken.
+    """
+
+    def __init__(self, conn):
+        self.real = conn
+        self.lookups = 0
+        self.broken = False
+
+    def check(self):
+        if self.broken:
+            raise _link_error()
+
+    def isAlive(self):
+        return not self.broken
+
+    def lookupByUUIDString(self, uuid):
+        self.check()
+        self.lookups += 1
+        return _Handle(self, self.real.lookupByUUIDString(uuid))
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+class _Handle:
+
+    def __init__(self, link, dom):
+        self._link = link
+        self._dom = dom
+
+    def __getattr__(self, name):
+        method = getattr(self._dom, name)
+
+        def call(*args):
+            self._link.check()
+            return method(*args)
+        return call
+
+
+class DomainHandleTestCase(base.TestCase):
+    """One lookup per domain and link; never a stale domain's data."""
+
+    def setUp(self):
+        super().setUp()
+        self.links = []
+        real_open = connection.open_connection
+
+        def open_counting(params):
+            # Counting lookups is the only way to see a round trip saved
+            # (the test driver has no RPC to observe), and a link to it
+            # cannot break by itself.
+            self.links.append(_Link(real_open(params)))
+            return self.links[-1]
+
+        self.patch(connection, 'open_connection', open_counting)
+        self.connection = connection.Connection(
+            connection.ConnectionParams(uri=base.TEST_URI),
+            connection.ConnectionSettings())
+        self.addCleanup(self.connection.close)
+        self.domain = domain.Domain(self.connection, base.uuid_of(0),
+                                    'node-0')
+
+    def _raw(self, func):
+        return self.connection.call(func, 'test inspection')
+
+    def test_one_lookup_per_domain_and_link(self):
+        for _ in range(3):
+            self.assertEqual(domain.POWER_OFF, self.domain.power_state())
+        self.assertEqual(1, self.links[0].lookups)
+        self.domain.boot_device()
+        self.assertEqual(1, self.links[0].lookups)
+        # A broken link takes its handles with it.
+        self.links[0].broken = True
+        self.assertEqual(domain.POWER_OFF, self.domain.power_state())
+        self.assertEqual(2, len(self.links))
+        self.assertEqual(1, self.links[1].lookups)
+        # And so does a closed (evicted, reset) connection.
+        self.connection.close()
+        self.assertEqual(domain.POWER_OFF, self.domain.power_state())
+        self.assertEqual(3, len(self.links))
+        self.assertEqual(1, self.links[2].lookups)
+
+    def test_redefined_with_the_same_uuid_is_read_anew(self):
+        self.assertEqual(domain.POWER_OFF, self.domain.power_state())
+        xml = self._raw(lambda c: c.lookupByName('node-0').XMLDesc(
+            base.INACTIVE))
+        self._raw(lambda c: c.lookupByName('node-0').undefine())
+        self.assertRaises(errors.DomainNotFound, self.domain.power_state)
+        # Same UUID, another name and boot order, and running.
+        xml = xml.replace('<name>node-0</name>', '<name>reborn</name>')
+        xml = xml.replace("<boot dev='network'/>", '')
+        self._raw(lambda c: c.defineXML(xml).create())
+        self.assertEqual(domain.POWER_ON, self.domain.power_state())
+        self.assertEqual(('hd', True), self.domain.boot_device())
+
+    def test_undefine_event_drops_the_handle(self):
+        self.assertEqual(domain.POWER_OFF, self.domain.power_state())
+        self.assertIn(base.uuid_of(0), self.connection._handles)
+        self._raw(lambda c: c.lookupByName('node-0').undefine())
+        # The event arrives through the event loop thread.
+        deadline = time.monotonic() + 30
+        while (base.uuid_of(0) in self.connection._handles
+               and time.monotonic() < deadline):
+            time.sleep(0.01)
+        self.assertNotIn(base.uuid_of(0), self.connection._handles)
+        self.assertRaises(errors.DomainNotFound, self.domain.power_state)
