@@ -27,11 +27,15 @@ c. the old driver's algorithm: a fresh connection and a scan of every
 Rounds of (a) and warm (b) alternate so that both see the same machine
 noise. Usage::
 
-    tox -e bench
-    python -m tools.bench --sizes 10,100,500,1000 [--real]
+    tox -e bench            # = python -m tools.bench --real --skip-test-driver
+    python -m tools.bench --sizes 10,100,500,1000 [--real] [--alt-size 100]
 
 ``--real`` (root, Debian-like) also measures qemu:///system and qemu+ssh
-on a private libvirtd started by the test harness.
+on a private libvirtd started by the test harness, and on qemu:///system
+the alternatives side by side (see :mod:`tools.bench_alternatives`):
+Ironic's redfish interfaces over sushy-tools and ipmitool over virtualbmc,
+power-state reads on ``--alt-size`` domains, then a power cycle and a boot
+device change on ``--cycle-nodes`` of them through each driver.
 """
 
 import argparse
@@ -58,6 +62,7 @@ from ironic import objects  # noqa: E402
 import libvirt  # noqa: E402
 
 from ironic_libvirt.drivers import resolution  # noqa: E402
+from tools.bench_alternatives import stage  # noqa: E402
 
 ROUNDS = 5
 
@@ -74,7 +79,9 @@ def _domain_xml(i, kind):
     return ("<domain type='%s'><name>bench-%d</name><uuid>%s</uuid>"
             "<memory unit='MiB'>32</memory><vcpu>1</vcpu>"
             "<os><type arch='x86_64'>hvm</type><boot dev='network'/></os>"
-            "<devices><interface type='user'><mac address='%s'/>"
+            "<devices><disk type='file' device='cdrom'>"
+            "<target dev='hdc' bus='ide'/><readonly/></disk>"
+            "<interface type='user'><mac address='%s'/>"
             "<model type='virtio'/></interface>"
             "<memballoon model='none'/></devices></domain>"
             % (kind, i, _uuid(i), _mac(i)))
@@ -131,9 +138,13 @@ def setup_ironic(workdir):
     CONF([], project='ironic', default_config_files=[])
     CONF.set_override('connection', 'sqlite:///%s/ironic.sqlite' % workdir,
                       group='database')
-    CONF.set_override('enabled_hardware_types', ['libvirt'])
-    CONF.set_override('enabled_power_interfaces', ['libvirt'])
-    CONF.set_override('enabled_management_interfaces', ['libvirt'])
+    # redfish and ipmi for the alternatives (bench_alternatives).
+    CONF.set_override('enabled_hardware_types', ['libvirt', 'redfish',
+                                                 'ipmi'])
+    CONF.set_override('enabled_power_interfaces', ['libvirt', 'redfish',
+                                                   'ipmitool'])
+    CONF.set_override('enabled_management_interfaces',
+                      ['libvirt', 'redfish', 'ipmitool'])
     CONF.set_override('enabled_boot_interfaces', ['pxe'])
     CONF.set_override('enabled_deploy_interfaces', ['direct'])
     for iface in ('bios', 'console', 'firmware', 'inspect', 'raid', 'rescue',
@@ -184,6 +195,7 @@ def old_algorithm(hv, mac):
 
 
 def measure(ctx, hv, n, old_sample):
+    stage('%s, N=%d: defining domains, creating nodes' % (hv.label, n))
     undefine = hv.define(n)
     try:
         node_uuids = create_nodes(ctx, hv, n)
@@ -198,6 +210,8 @@ def measure(ctx, hv, n, old_sample):
         def get_state(task):
             return task.driver.power.get_power_state(task)
 
+        stage('%s, N=%d: first sweep, then %d warm rounds'
+              % (hv.label, n, ROUNDS))
         first = [timed(get_state, t) for t in tasks]
         raw = hv.open_raw(hv)
         floor, warm = [], []
@@ -206,6 +220,8 @@ def measure(ctx, hv, n, old_sample):
                             _uuid(i)) for i in range(n)]
             warm += [timed(get_state, t) for t in tasks]
         raw.close()
+        stage('%s, N=%d: the old algorithm, %d calls'
+              % (hv.label, n, min(n, old_sample)))
         step = max(1, n // old_sample)
         old = [timed(old_algorithm, hv, _mac(i))
                for i in range(0, n, step)][:old_sample]
@@ -255,12 +271,63 @@ def report(label, rows):
     sys.stdout.flush()
 
 
-def run(hypervisors, sizes, old_sample):
+def run(hypervisors, sizes, old_sample, then=None):
+    """Measure each hypervisor at each size; then ``then(ctx, workdir)``."""
     with tempfile.TemporaryDirectory(prefix='ilv-bench-') as workdir:
         ctx = setup_ironic(workdir)
         for hv in hypervisors(workdir):
             report(hv.label, [measure(ctx, hv, n, old_sample)
                               for n in sizes])
+        if then is not None:
+            then(ctx, workdir)
+
+
+def alternatives(args):
+    """The alternatives on ``--alt-size`` domains of qemu:///system.
+
+    :returns: a ``then`` for :func:`run`.
+    """
+    from tools import bench_alternatives as alt
+
+    def then(ctx, workdir):
+        bindir = alt.ensure_installed()
+        n = args.alt_size
+        hv = daemon_hypervisor('qemu:///system', 'qemu:///system',
+                               {'libvirt_uri': 'qemu:///system'})
+        alt.stage('defining %d QEMU domains (shut off)' % n)
+        undefine = hv.define(n)
+        domains = [('bench-%d' % i, _uuid(i)) for i in range(n)]
+        bmcs = min(n, max(args.ipmi_sample, args.cycle_nodes))
+        try:
+            ours = create_nodes(ctx, hv, n)
+            with alt.Servers(bindir, workdir) as servers:
+                alt.stage('starting sushy-tools (gunicorn, 2 workers x 2 '
+                          'threads)')
+                servers.start_sushy()
+                alt.stage('starting vbmcd with %d BMCs' % bmcs)
+                servers.start_vbmcd([name for name, _ in domains[:bmcs]])
+                others = alt.create_alternative_nodes(ctx, servers, domains)
+                rows = alt.compare_reads(
+                    ctx, ours, [u for _, u in domains],
+                    {'redfish': others['redfish'],
+                     'ipmitool': others['ipmitool'][:args.ipmi_sample]},
+                    n, ROUNDS)
+                alt.report_reads(
+                    n, rows,
+                    alt.session_key_cost(ctx, others['redfish'][0]),
+                    alt.zero_interval_outcome(ctx, others['ipmitool'][0]))
+                k = min(n, args.cycle_nodes)
+                alt.report_cycle(alt.cycle_scenario(ctx, [
+                    ('this driver (libvirt)', ours[:k]),
+                    ('redfish + sushy-tools', others['redfish'][:k]),
+                    ('ipmitool + virtualbmc, min_command_interval=%d'
+                     % CONF.ipmi.min_command_interval,
+                     others['ipmitool'][:k])],
+                    [u for _, u in domains[:k]]))
+                alt.stage('stopping the emulators')
+        finally:
+            undefine()
+    return then
 
 
 def run_real(args):
@@ -278,7 +345,11 @@ def run_real(args):
         # namespace, where the default socket is the private libvirtd's.
         subprocess.run(daemon.namespace_command + [
             sys.executable, '-m', 'tools.bench', '--only-system',
-            '--sizes', args.sizes, '--old-sample', str(args.old_sample)],
+            '--sizes', args.sizes, '--old-sample', str(args.old_sample),
+            '--alt-size', str(args.alt_size),
+            '--ipmi-sample', str(args.ipmi_sample),
+            '--cycle-nodes', str(args.cycle_nodes)]
+            + (['--no-alternatives'] if args.no_alternatives else []),
             env=dict(os.environ, PYTHONPATH=repo), check=True)
         uri = 'qemu+ssh://root@127.0.0.1:%d/system?no_verify=1&no_tty=1' % (
             daemon.sshd.port)
@@ -303,13 +374,24 @@ def main():
                         help=argparse.SUPPRESS)
     parser.add_argument('--skip-test-driver', action='store_true',
                         help='with --real, measure only the real libvirtd')
+    parser.add_argument('--no-alternatives', action='store_true',
+                        help='with --real, leave out redfish/sushy-tools '
+                             'and ipmitool/virtualbmc')
+    parser.add_argument('--alt-size', type=int, default=100,
+                        help='domains for the side-by-side comparison')
+    parser.add_argument('--ipmi-sample', type=int, default=5,
+                        help='nodes read through ipmitool (each read '
+                             'waits min_command_interval)')
+    parser.add_argument('--cycle-nodes', type=int, default=3,
+                        help='nodes power cycled per driver')
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(',')]
     print('ironic-libvirt benchmark: %s' % ' '.join(sys.argv))
     if args.only_system:
         run(lambda _w: [daemon_hypervisor(
             'qemu:///system (real libvirtd, QEMU domains)', 'qemu:///system',
-            {'libvirt_uri': 'qemu:///system'})], sizes, args.old_sample)
+            {'libvirt_uri': 'qemu:///system'})], sizes, args.old_sample,
+            None if args.no_alternatives else alternatives(args))
         return
     if not (args.real and args.skip_test_driver):
         run(lambda w: [test_hypervisor(w)], sizes, args.old_sample)
