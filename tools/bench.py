@@ -271,15 +271,31 @@ def report(label, rows):
     sys.stdout.flush()
 
 
+_IRONIC = {}
+
+
+def ironic():
+    """Ironic's configuration and database: once per process.
+
+    Its database engine outlives a first setup, so a second run in the
+    same process (test:/// and then qemu+ssh) must use the same file.
+
+    :returns: (admin context, working directory).
+    """
+    if not _IRONIC:
+        # Removed when the process exits.
+        _IRONIC['dir'] = tempfile.TemporaryDirectory(prefix='ilv-bench-')
+        _IRONIC['ctx'] = setup_ironic(_IRONIC['dir'].name)
+    return _IRONIC['ctx'], _IRONIC['dir'].name
+
+
 def run(hypervisors, sizes, old_sample, then=None):
     """Measure each hypervisor at each size; then ``then(ctx, workdir)``."""
-    with tempfile.TemporaryDirectory(prefix='ilv-bench-') as workdir:
-        ctx = setup_ironic(workdir)
-        for hv in hypervisors(workdir):
-            report(hv.label, [measure(ctx, hv, n, old_sample)
-                              for n in sizes])
-        if then is not None:
-            then(ctx, workdir)
+    ctx, workdir = ironic()
+    for hv in hypervisors(workdir):
+        report(hv.label, [measure(ctx, hv, n, old_sample) for n in sizes])
+    if then is not None:
+        then(ctx, workdir)
 
 
 def alternatives(args):
@@ -365,7 +381,7 @@ def run_real(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--sizes', default='10,100,500,1000')
-    parser.add_argument('--old-sample', type=int, default=20,
+    parser.add_argument('--old-sample', type=int, default=10,
                         help='calls of the old algorithm timed per N')
     parser.add_argument('--real', action='store_true',
                         help='also qemu:///system and qemu+ssh on a real '
@@ -382,7 +398,7 @@ def main():
     parser.add_argument('--ipmi-sample', type=int, default=5,
                         help='nodes read through ipmitool (each read '
                              'waits min_command_interval)')
-    parser.add_argument('--cycle-nodes', type=int, default=3,
+    parser.add_argument('--cycle-nodes', type=int, default=2,
                         help='nodes power cycled per driver')
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(',')]
