@@ -390,8 +390,8 @@ def cycle_scenario(ctx, drivers, domain_uuids):
 
 def report_reads(n, rows, pbkdf2, zero):
     ours = rows[1]['median']
-    print('\nPower state read, warm, per node, over %s on the same %d '
-          'shut-off QEMU domains (ms; "~" = median x N from a sample)'
+    print('\nPower state read, warm, per node, over %s,\n'
+          'the same %d shut-off QEMU domains (ms; "~": median x N)'
           % (URI, n))
     head = '%-48s %9s %9s %11s %8s %10s' % (
         'driver', 'median', 'p90', 'sweep', 'samples', 'x ours')
@@ -409,9 +409,9 @@ def report_reads(n, rows, pbkdf2, zero):
 
 
 def report_cycle(rows):
-    print('\nPower cycle and boot device, per node (s, medians): power on '
-          'and off as Ironic sets them (the call returns once the state is '
-          'read back), boot device set + read back')
+    print('\nPower cycle and boot device, per node (s, medians):\n'
+          'power on, off as Ironic sets them (returns once the state is '
+          'read back);\nboot device set + read back')
     head = '%-48s %9s %9s %12s' % ('driver', 'on', 'off', 'boot dev')
     print(head)
     print('-' * len(head))
