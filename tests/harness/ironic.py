@@ -88,13 +88,18 @@ class IronicService(object):
         ``sys.executable``.
     :param start_timeout: seconds to wait for the API and the conductor.
     :param stop_timeout: seconds between SIGTERM and SIGKILL.
+    :param command_prefix: argv prepended to the ``ironic`` command, e.g.
+        :meth:`tests.harness.netns.NetNamespace.command` to run it in a
+        network namespace (whose port the caller forwards to 127.0.0.1).
+    :param port: the API port; a free one on 127.0.0.1 when None.
     """
 
     def __init__(self, base_dir, enabled_hardware_types=('fake-hardware',),
                  enabled_power_interfaces=('fake',),
                  enabled_management_interfaces=('fake',), config=None,
                  sync_power_state_interval=5, bin_dir=None,
-                 start_timeout=60, stop_timeout=15):
+                 start_timeout=60, stop_timeout=15, command_prefix=(),
+                 port=None):
         self.base_dir = os.path.abspath(base_dir)
         self.hardware_types = list(enabled_hardware_types)
         self.power_interfaces = list(enabled_power_interfaces)
@@ -104,9 +109,10 @@ class IronicService(object):
         self.bin_dir = bin_dir or os.path.dirname(sys.executable)
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
+        self.command_prefix = list(command_prefix)
         self.config_path = self._path('ironic.conf')
         self.log_path = self._path('ironic.log')
-        self.port = None
+        self.port = self._fixed_port = port
         self.process = None
 
     @property
@@ -186,7 +192,8 @@ class IronicService(object):
         # Fresh log: _wait_ready() looks for failures in all of it.
         open(self.log_path, 'wb').close()
         self.process = process.spawn(
-            [self._bin('ironic'), '--config-file', self.config_path],
+            self.command_prefix + [self._bin('ironic'), '--config-file',
+                                   self.config_path],
             self.log_path)
         atexit.register(self.stop)
         try:
@@ -201,7 +208,7 @@ class IronicService(object):
         # iPXE boot writes boot.ipxe into http_root when it loads.
         for name in ('httpboot', 'locks', 'tftpboot'):
             os.makedirs(self._path(name), exist_ok=True)
-        self.port = system.free_port()
+        self.port = self._fixed_port or system.free_port()
         self.write_config()
         dbsync = subprocess.run(
             [self._bin('ironic-dbsync'), '--config-file', self.config_path,

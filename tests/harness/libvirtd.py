@@ -84,6 +84,9 @@ class Libvirtd:
     :param tls_files: a tls.TLSFiles to listen with instead of generating
         a throw-away CA (implies ``tls``); its ``client_dn_pattern`` is
         libvirtd's ``tls_allowed_dn_list``.
+    :param netns: a started :class:`tests.harness.netns.NetNamespace` to
+        run the daemons in (their TCP listeners, bridges and dnsmasq are
+        then inside it; the unix socket stays reachable), or None.
 
     After start(): ``uri_unix``, ``uri_tcp``, ``uri_tls``, ``uri_ssh()``;
     ``socket``, ``tcp_port``, ``tls_port``; ``sasl_username`` and
@@ -92,7 +95,8 @@ class Libvirtd:
     """
 
     def __init__(self, base_dir=None, tcp=False, tls=False, ssh=False,
-                 auth_tls='none', tls_files=None):
+                 auth_tls='none', tls_files=None, netns=None):
+        self.netns = netns
         self._own_base = base_dir is None
         self.base_dir = pathlib.Path(
             base_dir or tempfile.mkdtemp(prefix='ilv-harness-'))
@@ -141,9 +145,10 @@ class Libvirtd:
 
     @property
     def namespace_command(self):
-        """Prefix running a command in the daemons' mount namespace."""
-        return ['nsenter', '--mount=/proc/%d/ns/mnt' % self._virtlogd.pid,
-                '--']
+        """Prefix running a command in the daemons' namespaces."""
+        pid = self._virtlogd.pid
+        return ['nsenter', '--mount=/proc/%d/ns/mnt' % pid,
+                '--net=/proc/%d/ns/net' % pid, '--']
 
     # Setup
 
@@ -198,9 +203,11 @@ class Libvirtd:
         """Start everything and wait until each part answers."""
         try:
             self._write_config()
+            in_netns = self.netns.command() if self.netns else []
             self._virtlogd = process.spawn(
-                ['unshare', '--mount', '--propagation', 'private', '--',
-                 'sh', '-c', self._namespace_script()], self.virtlogd_log)
+                in_netns + ['unshare', '--mount', '--propagation',
+                            'private', '--', 'sh', '-c',
+                            self._namespace_script()], self.virtlogd_log)
             system.wait_for(
                 lambda: (process.check_alive(self._virtlogd, 'virtlogd',
                                              self.virtlogd_log)
@@ -299,10 +306,10 @@ class Libvirtd:
 
     def _libvirtd_ready(self):
         process.check_alive(self._libvirtd, 'libvirtd', self.log_file)
+        port_open = self.netns.port_open if self.netns else system.port_open
         return (system.unix_socket_open(self.socket)
-                and (not self._tcp or system.port_open(self.tcp_port))
-                and (not self._tls
-                     or system.port_open(self.tls_port)))
+                and (not self._tcp or port_open(self.tcp_port))
+                and (not self._tls or port_open(self.tls_port)))
 
     # Teardown
 
