@@ -19,6 +19,12 @@ and manages them, powers them on, sets a persistent then a one-time boot
 device, reboots, powers off, prints a table and ``baremetal node list``,
 then stops Ironic and removes every file it made, also on Ctrl-C.
 
+With ``--deploy`` (root, Debian-like) it does one real deploy instead:
+the agent's deploy ramdisk (built once, then reused from its cache), a
+lab network with iPXE in a private network namespace, Ironic, one QEMU
+domain enrolled and deployed with a whole-disk image, the image checked
+on the domain's disk, every step with its elapsed time.
+
 By default the domains live on libvirt's embedded test hypervisor: a node
 file of the demo's own that only the Ironic process opens (and keeps open,
 so the state persists there). With ``--real`` (root, Debian-like) they are
@@ -41,6 +47,7 @@ from xml.sax import saxutils
 
 import libvirt
 
+from tests.harness import deploy as harness_deploy
 from tests.harness import domains as harness_domains
 from tests.harness import ironic as ironic_harness
 from tests.harness import libvirtd as harness_libvirtd
@@ -331,11 +338,17 @@ def _parse_args(argv):
                     'domains with ironic-libvirt.')
     parser.add_argument('--nodes', type=int, default=4, metavar='N',
                         help='how many domains and nodes (default: 4)')
+    parser.add_argument('--deploy', action='store_true',
+                        help='one real deploy: the agent writes an image '
+                             'onto a QEMU domain booted with iPXE on a lab '
+                             'network (root only)')
     parser.add_argument('--real', action='store_true',
                         help='real QEMU domains on a private libvirtd '
                              'over qemu+tcp with SASL (root only) instead '
                              "of libvirt's embedded test hypervisor")
     args = parser.parse_args(argv)
+    if args.deploy and args.real:
+        parser.error('--deploy always uses real QEMU domains: drop --real')
     if not 1 <= args.nodes <= 200:
         parser.error('--nodes must be between 1 and 200')
     return args
@@ -362,7 +375,69 @@ def _ironic_service(work_dir, hypervisor):
         sync_power_state_interval=60, start_timeout=120)
 
 
+def _deploy(work_dir):
+    """One real deploy; the node ends ``active``."""
+    progress = harness_deploy.Progress('demo')
+    reason = system.skip_reason()
+    if reason:
+        raise DemoError('--deploy is not possible here: %s' % reason)
+    try:
+        kernel, ramdisk = harness_deploy.deploy_ramdisk(work_dir / 'ramdisk',
+                                                        progress)
+    except harness_deploy.RamdiskUnavailable as exc:
+        raise DemoError('no deploy ramdisk: %s' % exc)
+    with harness_deploy.DeployLab(work_dir / 'lab', kernel, ramdisk,
+                                  progress) as lab:
+        try:
+            data = harness_deploy.whole_disk_image()
+            url, checksum = lab.add_image('disk.raw', data)
+            progress('image %s: %d MiB, sha256 %s'
+                     % (url, len(data) >> 20, checksum))
+            node = harness_deploy.NodeFlow(lab, lab.create_domain())
+            progress('domain %s: 1 vCPU (TCG), %d MiB, %d GiB disk %s'
+                     % (node.domain.name(), harness_deploy.MEMORY_MIB,
+                        harness_deploy.DISK_GIB, node.domain.disk))
+            # The demo skips automated cleaning: the tests cover it.
+            node.enroll('libvirt', boot='ipxe', automated_clean=False)
+            node.manage()
+            node.provide(timeout=120)
+            node.set_image(url, checksum)
+            progress('deploying (the agent boots with iPXE, writes the '
+                     'image, the domain reboots from its disk)')
+            deployed = node.deploy()
+            with open(node.domain.disk, 'rb') as disk:
+                on_disk = disk.read(len(data))
+            if on_disk != data:
+                raise DemoError('the domain\'s disk does not hold the '
+                                'image')
+            booted = ET.fromstring(node.domain.XMLDesc(
+                libvirt.VIR_DOMAIN_XML_INACTIVE)).find('os/boot').get('dev')
+            progress('checked outside Ironic: the first %d MiB of %s are '
+                     'the image (marker %r at 1 MiB); boot device %s; '
+                     'domain %s' % (len(data) >> 20, node.domain.disk,
+                                    harness_deploy.IMAGE_MARKER.strip(),
+                                    booted, 'running'
+                                    if node.domain.isActive() else 'off'))
+            _say('\n$ baremetal node show %s' % node.uuid)
+            _say(node.cli('node', 'show', node.uuid, '--fields', 'name',
+                          'driver', 'boot_interface', 'deploy_interface',
+                          'provision_state', 'power_state',
+                          'instance_info').rstrip())
+            _say('\nTimings: %s' % ', '.join(
+                '%s %.1f s' % item for item in node.timings.items()))
+            if deployed['provision_state'] != 'active':
+                raise DemoError('node is %s' % deployed['provision_state'])
+        except Exception:
+            _say('\nIronic log, last warnings and errors:\n%s'
+                 % _log_problems(lab.ironic))
+            raise
+    _say('\nDone in %.1f s: one node deployed and active (then cleaned '
+         'up).' % progress.elapsed())
+
+
 def _run(args, work_dir):
+    if args.deploy:
+        return _deploy(work_dir)
     started = time.monotonic()
     if args.real:
         reason = system.skip_reason()
