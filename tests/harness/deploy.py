@@ -248,6 +248,7 @@ class DeployLab(object):
         self._conn = None
         self.http_url = None
         self._count = 0
+        self._restarts = 0
 
     @property
     def http_root(self):
@@ -363,6 +364,10 @@ class DeployLab(object):
         """
         self.ironic.stop()
         os.unlink(os.path.join(self.ironic.base_dir, 'ironic.sqlite'))
+        # start() begins a new log: keep the old one for post-mortems.
+        self._restarts += 1
+        os.replace(self.ironic.log_path,
+                   '%s.%d' % (self.ironic.log_path, self._restarts))
         self.callback_timeout = callback_timeout
         for section in ('deploy_callback_timeout', 'clean_callback_timeout'):
             self.ironic.config['conductor'][section] = callback_timeout
@@ -487,20 +492,53 @@ class NodeFlow(object):
                 self.timings['%s: first heartbeat' % phase] = elapsed
                 self.lab.progress('%s: agent heartbeat (%.1f s)'
                                   % (phase, elapsed))
-            if state == goal and node['target_provision_state'] is None:
+            # A failed state keeps its target (e.g. deploy failed: active).
+            settled = (node['target_provision_state'] is None
+                       or state.endswith(' failed'))
+            if state == goal and settled:
                 self.timings[phase] = elapsed
                 return node
-            if state in failed and node['target_provision_state'] is None:
+            if state in failed and settled:
                 raise DeployError(
                     'node %s: %s ended in %s after %.0f s: %s\n'
                     'console:\n%s' % (self.uuid, phase, state, elapsed,
-                                      node['last_error'],
+                                      node['last_error'] or self.errors(),
                                       self.console_tail()))
             if time.monotonic() > deadline:
                 raise DeployError(
                     'node %s: not %s after %d s (%s, %s)\nconsole:\n%s'
                     % (self.uuid, goal, timeout, state, node['last_error'],
                        self.console_tail()))
+            time.sleep(1)
+
+    def errors(self):
+        """The node's error events, oldest first, from its history.
+
+        Ironic 39 can leave last_error empty after a failed deploy (a
+        power action during the clean up clears it); the history keeps
+        the message.
+        """
+        history = self.lab.ironic.request(
+            'GET', '/v1/nodes/%s/history?detail=True' % self.uuid)
+        return [event['event'] for event in history['history']
+                if event['severity'] == 'ERROR']
+
+    def wait_power_off(self, timeout=120):
+        """Wait until Ironic reports the node powered off; return it.
+
+        After a failed deploy Ironic may enter ``deploy failed`` first and
+        power the node off afterwards.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            node = self.show()
+            if (node['power_state'] == 'power off'
+                    and node['target_power_state'] is None):
+                return node
+            if time.monotonic() > deadline:
+                raise DeployError('node %s: not powered off after %d s: %s'
+                                  % (self.uuid, timeout,
+                                     node['power_state']))
             time.sleep(1)
 
     def manage(self):
