@@ -173,24 +173,13 @@ class LabNetwork(object):
 
         :param conn: an open ``libvirt.virConnect``.
         """
-        try:
-            network = conn.networkLookupByName(self.name)
-        except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_NO_NETWORK:
-                return
-            raise
-        if network.isActive():
-            network.destroy()
-        network.undefine()
-
-    def leases(self, conn):
-        """``{mac: ip}`` of the current DHCP leases.
-
-        :param conn: an open ``libvirt.virConnect``.
-        """
-        network = conn.networkLookupByName(self.name)
-        return {lease['mac']: lease['ipaddr']
-                for lease in network.DHCPLeases()}
+        # Listing, not a lookup by name: a failed lookup makes libvirt
+        # print an error on stderr.
+        for network in conn.listAllNetworks():
+            if network.name() == self.name:
+                if network.isActive():
+                    network.destroy()
+                network.undefine()
 
     def interface_xml(self, mac, model='virtio'):
         """A domain ``<interface>`` on this network with ``mac``."""
