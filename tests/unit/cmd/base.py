@@ -20,6 +20,7 @@ import contextlib
 import io
 import json
 import logging
+import time
 
 import libvirt
 
@@ -29,12 +30,38 @@ from ironic_libvirt.virt import fleet
 from tests.unit import base
 
 URI = 'test:///default'
+# The domains of a fresh test:///default.
+PRISTINE_DOMAINS = ['test']
+
+
+def wait_for_pristine_hypervisor(timeout=60):
+    """Wait until a new connection gets a fresh test:///default.
+
+    Its state lives while any connection to it is open, and a connection
+    whose event callbacks were deregistered is released only when libvirt's
+    event loop thread next runs, which a busy machine delays: an earlier
+    test's domains would still be there.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        conn = libvirt.open(URI)
+        try:
+            names = sorted(d.name() for d in conn.listAllDomains())
+        finally:
+            conn.close()
+        if names == PRISTINE_DOMAINS:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError('%s still has the domains %s of an earlier '
+                                 'test after %s s' % (URI, names, timeout))
+        time.sleep(0.05)
 
 
 class CLITestCase(base.TestCase):
 
     def setUp(self):
         super().setUp()
+        wait_for_pristine_hypervisor()
         self.conn = libvirt.open(URI)
         self.addCleanup(self.conn.close)
         self.stdout = io.StringIO()
