@@ -17,6 +17,7 @@ each test holds one (``self.conn``) and sees what the command did.
 """
 
 import contextlib
+import gc
 import io
 import json
 import logging
@@ -37,13 +38,17 @@ PRISTINE_DOMAINS = ['test']
 def wait_for_pristine_hypervisor(timeout=60):
     """Wait until a new connection gets a fresh test:///default.
 
-    Its state lives while any connection to it is open, and a connection
-    whose event callbacks were deregistered is released only when libvirt's
-    event loop thread next runs, which a busy machine delays: an earlier
-    test's domains would still be there.
+    Its state lives while any connection to it is open. A connection whose
+    event callbacks were deregistered is released only when libvirt's event
+    loop thread next runs, which a busy machine delays; and a domain handle
+    (which holds its connection) kept by an earlier test's exception and
+    traceback, in a reference cycle, lives until Python's cyclic garbage
+    collector runs. Either way an earlier test's domains would still be
+    there.
     """
     deadline = time.monotonic() + timeout
     while True:
+        gc.collect()
         conn = libvirt.open(URI)
         try:
             names = sorted(d.name() for d in conn.listAllDomains())
