@@ -18,6 +18,7 @@ private libvirtd, which the Ironic process reaches over qemu+tcp with SASL
 (the driver refuses the ``socket=`` URI of the private unix socket).
 """
 
+import contextlib
 import importlib.metadata
 import os
 import sys
@@ -312,6 +313,30 @@ class Nodes:
         return self._wait(node, state,
                           lambda n: n['target_power_state'] is None,
                           lambda n: n['power_state'] == state)
+
+    def console_shown(self, node):
+        """``baremetal node console show``."""
+        return self.cli('node', 'console', 'show', node)
+
+    @contextlib.contextmanager
+    def console_enabled(self, node, timeout=60):
+        """``console enable``; yield the console info once shown.
+
+        On the way out, ``console disable`` and wait until the console is
+        shown disabled, with no info left.
+        """
+        def info():
+            shown = self.console_shown(node)
+            return shown['console_enabled'] and shown['console_info']
+
+        self.cli('node', 'console', 'enable', node, json=False)
+        try:
+            yield wait('enabled console', info, timeout)
+        finally:
+            self.cli('node', 'console', 'disable', node, json=False)
+        wait('disabled console',
+             lambda: not self.console_shown(node)['console_enabled'], timeout)
+        assert self.console_shown(node)['console_info'] is None
 
     def _wait(self, node, what, done, success, timeout=60):
         """Poll until ``done(node)``; fail unless ``success(node)``."""

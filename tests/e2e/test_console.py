@@ -42,16 +42,7 @@ def test_console_enable_show_connect_disable(nodes, qemu):
     nodes.manage(node)
     nodes.power(node, 'on')
 
-    def console():
-        return nodes.cli('node', 'console', 'show', node)
-
-    def console_info():
-        shown = console()
-        return shown['console_enabled'] and shown['console_info']
-
-    nodes.cli('node', 'console', 'enable', node, json=False)
-    try:
-        info = conftest.wait('enabled console', console_info)
+    with nodes.console_enabled(node) as info:
         assert info['type'] == 'socat'
         host, port = info['url'][len('tcp://'):].split(':')
         assert info['url'] == 'tcp://127.0.0.1:%s' % port
@@ -64,10 +55,6 @@ def test_console_enable_show_connect_disable(nodes, qemu):
                 # Open and quiet: no end of file without a guest OS.
                 conn.recv(1)
             conn.sendall(b'\r')
-    finally:
-        nodes.cli('node', 'console', 'disable', node, json=False)
-    conftest.wait('disabled console', lambda: not console()['console_enabled'])
-    assert console()['console_info'] is None
     conftest.wait('console session end', lambda: not _console_in_use(domain))
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((host, int(port)), timeout=5).close()

@@ -44,6 +44,7 @@ import libvirt
 
 from ironic_libvirt.lab import network as lab_network
 from ironic_libvirt.lab import ramdisk
+from tests.harness import domains as harness_domains
 from tests.harness import ironic as ironic_harness
 from tests.harness import libvirtd as harness_libvirtd
 from tests.harness import netns as harness_netns
@@ -169,41 +170,12 @@ def domain_xml(name, mac, disk, network, console_log):
     not wait 30 s for a bigger one), an empty SATA CD-ROM for virtual
     media, one virtio NIC on ``network`` and the serial console in a file.
     """
-    esc = saxutils.quoteattr
-    return f"""<domain type='qemu'>
-  <name>{saxutils.escape(name)}</name>
-  <uuid>{uuid.uuid4()}</uuid>
-  <memory unit='MiB'>{MEMORY_MIB}</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='q35'>hvm</type>
-    <boot dev='network'/>
-  </os>
-  <features><acpi/></features>
-  <on_poweroff>destroy</on_poweroff>
-  <on_reboot>restart</on_reboot>
-  <on_crash>destroy</on_crash>
-  <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='raw'/>
-      <source file={esc(str(disk))}/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <disk type='file' device='cdrom'>
-      <driver name='qemu' type='raw'/>
-      <target dev='sda' bus='sata'/>
-      <readonly/>
-    </disk>
-    {network.interface_xml(mac)}
-    <serial type='file'>
-      <source path={esc(str(console_log))} append='on'/>
-      <target port='0'/>
-    </serial>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-"""
+    serial = ("<serial type='file'><source path=%s append='on'/>"
+              "<target port='0'/></serial>"
+              % saxutils.quoteattr(str(console_log)))
+    return harness_domains.minimal_domain_xml(
+        name, mac, uuid=uuid.uuid4(), disk=disk, memory_mib=MEMORY_MIB,
+        interface_xml=network.interface_xml(mac), serial_xml=serial)
 
 
 def whole_disk_image(size_mib=16, marker=IMAGE_MARKER):
@@ -342,8 +314,7 @@ class DeployLab(object):
         name = 'deploy-%s' % uuid.uuid4().hex[:8]
         mac = '52:54:00:d0:%02x:%02x' % divmod(self._count, 256)
         disk = self.libvirtd.base_dir / ('%s.img' % name)
-        with open(disk, 'wb') as image:
-            image.truncate(DISK_GIB << 30)
+        harness_domains.create_disk(disk, size_mib=DISK_GIB << 10)
         console_log = self.base_dir / ('%s-console.log' % name)
         domain = self._conn.defineXML(domain_xml(
             name, mac, disk, self.network, console_log))

@@ -33,16 +33,28 @@ def create_disk(path, size_mib=16):
     return pathlib.Path(path)
 
 
-def minimal_domain_xml(name, mac, uuid=None, firmware=None, disk=None):
+_SLIRP_INTERFACE = """<interface type='user'>
+      <mac address=%s/>
+      <model type='virtio'/>
+    </interface>"""
+_PTY_SERIAL = """<serial type='pty'><target port='0'/></serial>
+    <console type='pty'><target type='serial' port='0'/></console>"""
+
+
+def minimal_domain_xml(name, mac, uuid=None, firmware=None, disk=None,
+                       memory_mib=32, interface_xml=None, serial_xml=None):
     """XML for a small q35 domain that boots from the network.
 
-    32 MiB, ``<boot dev='network'/>``, a pty serial console, no memory
-    balloon, an empty SATA cdrom and one user-mode (SLIRP) NIC, which
-    needs neither a bridge nor dnsmasq.
+    ``<boot dev='network'/>``, no memory balloon, an empty SATA cdrom (for
+    virtual media) and, unless told otherwise, 32 MiB, a pty serial
+    console and one user-mode (SLIRP) NIC, which needs neither a bridge
+    nor dnsmasq.
 
     :param firmware: None for BIOS (SeaBIOS), 'efi' for OVMF without
         secure boot (see ovmf_available()).
     :param disk: path of a raw disk image to attach as vda (create_disk).
+    :param interface_xml: the ``<interface>`` element, instead of SLIRP.
+    :param serial_xml: the serial device(s), instead of a pty.
     """
     esc = saxutils.quoteattr
     if firmware not in (None, 'efi'):
@@ -61,10 +73,12 @@ def minimal_domain_xml(name, mac, uuid=None, firmware=None, disk=None):
                     "<driver name='qemu' type='raw'/>"
                     "<source file=%s/><target dev='vda' bus='virtio'/>"
                     "</disk>" % esc(str(disk)))
+    if interface_xml is None:
+        interface_xml = _SLIRP_INTERFACE % esc(mac)
     return f"""<domain type='qemu'>
   <name>{saxutils.escape(name)}</name>
   {uuid_xml}
-  <memory unit='MiB'>32</memory>
+  <memory unit='MiB'>{int(memory_mib)}</memory>
   <vcpu>1</vcpu>
   {os_open}
     <type arch='x86_64' machine='q35'>hvm</type>
@@ -76,18 +90,14 @@ def minimal_domain_xml(name, mac, uuid=None, firmware=None, disk=None):
   <on_crash>destroy</on_crash>
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    {disk_xml}
     <disk type='file' device='cdrom'>
       <driver name='qemu' type='raw'/>
       <target dev='sda' bus='sata'/>
       <readonly/>
     </disk>
-    {disk_xml}
-    <interface type='user'>
-      <mac address={esc(mac)}/>
-      <model type='virtio'/>
-    </interface>
-    <serial type='pty'><target port='0'/></serial>
-    <console type='pty'><target type='serial' port='0'/></console>
+    {interface_xml}
+    {serial_xml or _PTY_SERIAL}
     <memballoon model='none'/>
   </devices>
 </domain>

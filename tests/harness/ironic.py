@@ -21,7 +21,6 @@ import atexit
 import configparser
 import json as jsonlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -247,33 +246,21 @@ class IronicService(object):
 
     def stop(self):
         """SIGTERM Ironic, SIGKILL its process group after stop_timeout."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(self.stop_timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        self._kill()
+        self._end(process.stop_group, self.stop_timeout)
 
     def _kill(self):
         """SIGKILL the whole process group: forked workers included."""
+        self._end(process.kill_group)
+
+    def _end(self, how, *args):
         atexit.unregister(self.stop)
-        if self.process is None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait()
-        self.process = None
+        if self.process is not None:
+            how(self.process, *args)
+            self.process = None
 
     def log_text(self):
         """The whole Ironic log (stdout and stderr included)."""
-        try:
-            with open(self.log_path, errors='replace') as log:
-                return log.read()
-        except FileNotFoundError:
-            return ''
+        return process.read_log(self.log_path)
 
     def log_tail(self, lines=40):
         """The last ``lines`` lines of the Ironic log."""
@@ -406,17 +393,6 @@ class NoVNCProxy(object):
     def stop(self):
         """SIGTERM, then SIGKILL the process group after stop_timeout."""
         atexit.unregister(self.stop)
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(self.stop_timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait()
-        self.process = None
+        if self.process is not None:
+            process.stop_group(self.process, self.stop_timeout)
+            self.process = None

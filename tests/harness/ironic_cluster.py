@@ -22,8 +22,6 @@ port other than 8089 Ironic registers the conductor as ``HOST:PORT``.
 """
 
 import os
-import signal
-import subprocess
 import time
 
 from tests.harness import ironic
@@ -76,14 +74,9 @@ class Conductor:
 
     def kill(self):
         """SIGKILL the conductor and anything it forked: a crash."""
-        if self.process is None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait()
-        self.process = None
+        if self.process is not None:
+            process.kill_group(self.process)
+            self.process = None
 
     def terminate(self):
         """Ask for a graceful stop (SIGTERM); :meth:`stop` waits."""
@@ -92,13 +85,9 @@ class Conductor:
 
     def stop(self, timeout=30):
         """SIGTERM (a graceful stop), SIGKILL after ``timeout`` seconds."""
-        self.terminate()
         if self.process is not None:
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        self.kill()
+            process.stop_group(self.process, timeout)
+            self.process = None
 
     def pids(self):
         """PIDs of the conductor's processes (its process group)."""
@@ -115,11 +104,7 @@ class Conductor:
         return found
 
     def log_text(self):
-        try:
-            with open(self.log_path, errors='replace') as log:
-                return log.read()
-        except FileNotFoundError:
-            return ''
+        return process.read_log(self.log_path)
 
 
 class IronicCluster(ironic.IronicService):

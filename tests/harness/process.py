@@ -69,3 +69,32 @@ def terminate(proc, timeout=10):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def kill_group(proc):
+    """SIGKILL proc's whole process group (forked workers too), reap proc."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def stop_group(proc, timeout):
+    """SIGTERM proc (a graceful stop), then kill_group() after timeout."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    kill_group(proc)
+
+
+def read_log(log_file):
+    """A whole log file as text; empty if it does not exist yet."""
+    try:
+        with open(log_file, errors='replace') as log:
+            return log.read()
+    except FileNotFoundError:
+        return ''
