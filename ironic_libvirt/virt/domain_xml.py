@@ -42,6 +42,7 @@ _DISK_KIND = {'disk': 'hd', 'cdrom': 'cdrom', 'floppy': 'fd', 'lun': 'hd'}
 _OS_CHILDREN_BEFORE_BOOT = ('type', 'firmware', 'loader', 'nvram')
 # A time in the past: a VNC password valid until then is accepted never.
 PASSWORD_EXPIRED = '1970-01-01T00:00:01'
+_VNC = "devices/graphics[@type='vnc']"
 
 
 def _parse(xml):
@@ -381,20 +382,13 @@ def set_firmware(xml, mode):
     return _dump(root)
 
 
-def _secure_boot_feature(os_el):
-    for feature in os_el.iterfind('firmware/feature'):
-        if feature.get('name') == 'secure-boot':
-            return feature
-    return None
-
-
 def secure_boot(xml):
     """Whether UEFI secure boot is enabled in the domain's definition."""
     os_el = _os(_parse(xml))
     loader = os_el.find('loader')
     if loader is not None and loader.get('secure') == 'yes':
         return True
-    feature = _secure_boot_feature(os_el)
+    feature = os_el.find("firmware/feature[@name='secure-boot']")
     return feature is not None and feature.get('enabled') == 'yes'
 
 
@@ -414,11 +408,11 @@ def set_secure_boot(xml, enabled):
     firmware_el = os_el.find('firmware')
     if firmware_el is None:
         firmware_el = ET.Element('firmware')
-        os_el.insert(list(os_el).index(os_el.find('type')) + 1
-                     if os_el.find('type') is not None else 0, firmware_el)
+        type_el = os_el.find('type')
+        os_el.insert(0 if type_el is None else list(os_el).index(type_el) + 1,
+                     firmware_el)
     for name in ('secure-boot', 'enrolled-keys'):
-        feature = next((f for f in firmware_el.iterfind('feature')
-                        if f.get('name') == name), None)
+        feature = firmware_el.find("feature[@name='%s']" % name)
         if feature is None:
             feature = ET.SubElement(firmware_el, 'feature', name=name)
         feature.set('enabled', value)
@@ -496,13 +490,6 @@ def media_device(xml, target, path=None):
     return _dump(disk)
 
 
-def _vnc(root):
-    for graphics in root.iterfind('devices/graphics'):
-        if graphics.get('type') == 'vnc':
-            return graphics
-    return None
-
-
 def vnc(xml):
     """The domain's VNC server, or None if it has none.
 
@@ -510,7 +497,7 @@ def vnc(xml):
         int, or None until the domain runs with an automatic port) and
         ``password`` (present only in secure XML, else None).
     """
-    graphics = _vnc(_parse(xml))
+    graphics = _parse(xml).find(_VNC)
     if graphics is None:
         return None
     listen = graphics.get('listen')
@@ -545,7 +532,7 @@ def set_vnc(xml, listen, password, expired=False):
         password is accepted.
     """
     root = _parse(xml)
-    graphics = _vnc(root)
+    graphics = root.find(_VNC)
     if graphics is None:
         devices = root.find('devices')
         if devices is None:
@@ -570,7 +557,7 @@ def vnc_device(xml, password, expired=False):
 
     :raises: InvalidDomainXML if the domain has no VNC server.
     """
-    graphics = _vnc(_parse(xml))
+    graphics = _parse(xml).find(_VNC)
     if graphics is None:
         raise errors.InvalidDomainXML('the domain has no VNC server')
     _set_password(graphics, password, expired)
