@@ -263,6 +263,14 @@ class EnrollFile(HypervisorCommand, lister.Lister):
         try:
             fd = os.open(parsed_args.output,
                          os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                # The mode of os.open applies only to a new file: an
+                # existing one keeps its own, so narrow it before the
+                # password is written.
+                os.fchmod(fd, 0o600)
+            except OSError:
+                os.close(fd)
+                raise
         except OSError as exc:
             raise CommandFailed('cannot write %s: %s. Fix: pass -o a file in '
                                 'a directory you can write to.'

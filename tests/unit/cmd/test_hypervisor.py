@@ -148,6 +148,20 @@ class HypervisorTestCase(base.CLITestCase):
         self.assertNotIn('pw-s3cret', self.stdout.getvalue())
         self.assertNotIn('pw-s3cret', self.stderr.getvalue())
 
+    def test_enroll_file_narrows_an_existing_file(self):
+        # A file left readable by all must not receive the password so.
+        path = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                            'nodes.json')
+        with open(path, 'w') as old:
+            old.write('{}')
+        os.chmod(path, 0o644)
+        self.useFixture(fixtures.EnvironmentVariable('PW', 'pw-s3cret'))
+        self.json_out('enroll-file', '--uri', URI, '-o', path,
+                      '--sasl-username', 'ironic', '--sasl-password-env', 'PW')
+        self.assertEqual(0o600, os.stat(path).st_mode & 0o777)
+        with open(path) as written:
+            self.assertIn('pw-s3cret', written.read())
+
     def test_enroll_file_of_some_domains(self):
         self.create(['a', 'b'])
         nodes = yaml.safe_load(self._enroll_file('--domains', 'b', 'test'))
