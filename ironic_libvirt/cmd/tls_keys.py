@@ -28,10 +28,10 @@ def _ip(value):
         raise argparse.ArgumentTypeError('%r is not an IP address' % value)
 
 
-def _name(what):
+def _checked(check, what):
     def parse(value):
         try:
-            return tls_keys.check_name(value, what)
+            return check(value, what)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc))
     return parse
@@ -60,6 +60,7 @@ class TLSKeys(command.Command):
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         parser.add_argument('--host', action='append', default=[],
+                            type=_checked(tls_keys.check_host, '--host'),
                             metavar='NAME',
                             help='host name of the hypervisor, as in '
                                  'libvirt_uri (repeatable; the first is '
@@ -75,11 +76,14 @@ class TLSKeys(command.Command):
                             default='/' + tls_keys.CLIENT_DIR, metavar='DIR',
                             help="the conductor's tls_pki_path, as "
                                  'installed (default: %(default)s)')
-        parser.add_argument('--client-cn', type=_name('--client-cn'),
+        parser.add_argument('--client-cn',
+                            type=_checked(tls_keys.check_name, '--client-cn'),
                             default=tls_keys.DEFAULT_CLIENT_CN,
                             help="common name of the conductor's "
                                  'certificate (default: %(default)s)')
-        parser.add_argument('--organization', type=_name('--organization'),
+        parser.add_argument('--organization',
+                            type=_checked(tls_keys.check_name,
+                                          '--organization'),
                             default=tls_keys.DEFAULT_ORGANIZATION,
                             help='organization in every subject '
                                  '(default: %(default)s)')

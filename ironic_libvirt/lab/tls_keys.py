@@ -86,6 +86,11 @@ class Request:
     days: int = DEFAULT_DAYS
     ca: str = 'new'
 
+    @property
+    def common_name(self):
+        """The server certificate's: the first host name, else IP."""
+        return self.hosts[0] if self.hosts else str(self.ips[0])
+
 
 @dataclasses.dataclass(frozen=True)
 class Result:
@@ -95,19 +100,21 @@ class Result:
         path written (below the root).
     :ivar client_dn: the conductor certificate's subject as libvirtd's
         ``tls_allowed_dn_list`` matches it.
-    :ivar ca_created: whether a new CA was made.
     """
 
     request: Request
     files: dict
     client_dn: str
-    ca_created: bool
+
+    @property
+    def ca_created(self):
+        """Whether a new CA was made."""
+        return self.request.ca != 'reuse'
 
     @property
     def server_host(self):
         """The host name (or IP address) a URI should use."""
-        return (self.request.hosts[0] if self.request.hosts
-                else str(self.request.ips[0]))
+        return self.request.common_name
 
     def libvirtd_conf(self):
         """The libvirtd.conf lines, as a list of strings."""
@@ -137,6 +144,19 @@ def check_name(value, what):
     if bad:
         raise ValueError('%s must not contain %s (libvirtd matches the '
                          'subject as a pattern)' % (what, ' '.join(bad)))
+    return value
+
+
+def check_host(value, what):
+    """Check a host name for the server certificate (and its common name).
+
+    :raises: ValueError naming what is wrong.
+    """
+    check_name(value, what)
+    try:
+        x509.DNSName(value)
+    except ValueError as exc:
+        raise ValueError('%s %r: %s' % (what, value, exc))
     return value
 
 
@@ -241,12 +261,7 @@ def _load_ca(cert_path, key_path):
     except (OSError, ValueError, TypeError) as exc:
         raise TLSKeysError('cannot reuse the CA in %s and %s: %s'
                            % (cert_path, key_path, exc))
-    if (cert.public_key().public_bytes(
-            serialization.Encoding.DER,
-            serialization.PublicFormat.SubjectPublicKeyInfo)
-            != key.public_key().public_bytes(
-                serialization.Encoding.DER,
-                serialization.PublicFormat.SubjectPublicKeyInfo)):
+    if cert.public_key() != key.public_key():
         raise TLSKeysError('cannot reuse the CA: %s does not belong to %s'
                            % (cert_path, key_path))
     return key, cert
@@ -299,10 +314,8 @@ def make(request):
         else:
             ca_key, ca_cert = _new_ca(request)
 
-        common_name = request.hosts[0] if request.hosts else str(
-            request.ips[0])
         server_key, server_cert = _issue(
-            ca_key, ca_cert, _name(request.organization, common_name),
+            ca_key, ca_cert, _name(request.organization, request.common_name),
             ExtendedKeyUsageOID.SERVER_AUTH, request.days,
             [x509.DNSName(h) for h in request.hosts]
             + [x509.IPAddress(ip) for ip in request.ips])
@@ -337,5 +350,4 @@ def make(request):
                            % (root, exc))
     return Result(request=request, files=files,
                   client_dn=_dn_string(request.organization,
-                                       request.client_cn),
-                  ca_created=request.ca != 'reuse')
+                                       request.client_cn))

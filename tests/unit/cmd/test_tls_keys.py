@@ -271,6 +271,9 @@ class TLSKeysCommandTestCase(unittest.TestCase):
         for args, message in (
                 ((), 'give the hypervisor a --host or an --ip'),
                 (('--ip', 'hv1'), "'hv1' is not an IP address"),
+                # cryptography takes only ASCII (A-label) host names.
+                (('--host', 'b\u00fccher'), "--host 'b\u00fccher': DNSName"),
+                (('--host', 'hv,1'), '--host must not contain ,'),
                 (('--host', 'hv1', '--client-cn', 'a,b'),
                  '--client-cn must not contain ,'),
                 (('--host', 'hv1', '--client-dir', 'pki'),
