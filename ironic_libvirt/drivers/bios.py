@@ -110,8 +110,6 @@ REGISTRY = (
             default='', min_length=0, max_length=32),
 )
 SETTINGS = {s.name: s for s in REGISTRY}
-# Settings backed by the domain itself rather than by the metadata.
-_DOMAIN_BACKED = (BOOT_MODE, SECURE_BOOT, SYSTEM_UUID)
 
 _APPLY_CONFIGURATION_ARGSINFO = {
     'settings': {

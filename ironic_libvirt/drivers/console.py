@@ -53,7 +53,7 @@ VNC_PORT_KEY = 'vnc_port'
 PORT_KEY = 'libvirt_console_port'
 ALLOCATED_PORT_KEY = 'allocated_libvirt_console_port'
 PORT_PROPERTY = {
-    PORT_KEY: _('TCP port on the conductor for the serial console. '
+    PORT_KEY: _('TCP port on the conductor for the console (socat). '
                 'Optional; without it, a port of [console] port_range is '
                 'allocated.'),
 }
@@ -127,15 +127,14 @@ def console_command(task, subcommand='console'):
     for arg in args:
         if not arg or any(c.isspace() for c in arg):
             raise exception.InvalidParameterValue(
-                _('Node %(node)s: the serial console cannot use %(arg)r: '
+                _('Node %(node)s: the console cannot use %(arg)r: '
                   'paths and names must not contain whitespace.') %
                 {'node': task.node.uuid, 'arg': arg})
     return args, env
 
 
-class LibvirtSocatConsole(driver_info.DriverInfoMixin,
-                          base.ConsoleInterface):
-    """The domain's serial console, served by socat on a TCP port."""
+class _SocatPortMixin(driver_info.DriverInfoMixin):
+    """driver_info and the optional console port, for both consoles."""
 
     def get_properties(self):
         """Return the properties of the interface.
@@ -153,6 +152,10 @@ class LibvirtSocatConsole(driver_info.DriverInfoMixin,
         """
         super().validate(task)
         _port(task)
+
+
+class LibvirtSocatConsole(_SocatPortMixin, base.ConsoleInterface):
+    """The domain's serial console, served by socat on a TCP port."""
 
     def start_console(self, task):
         """Start socat on the node's console port.
@@ -189,7 +192,7 @@ class LibvirtSocatConsole(driver_info.DriverInfoMixin,
                 'url': console_utils.get_socat_console_url(port)}
 
 
-class LibvirtGraphicalConsole(driver_info.DriverInfoMixin,
+class LibvirtGraphicalConsole(_SocatPortMixin,
                               graphical_console.GraphicalConsole):
     """The domain's screen in a browser, through ironic-novncproxy.
 

@@ -173,6 +173,19 @@ class GraphicalConsoleTestCase(base.TestCase):
         self.assertRaises(ConnectionRefusedError, socket.create_connection,
                           ('127.0.0.1', port), 30)
 
+    def test_console_port_is_a_documented_checked_property(self):
+        # The relay listens on libvirt_console_port when it is set, as the
+        # serial console does: validate() must catch a bad one.
+        self.node.driver_info = dict(self.node.driver_info,
+                                     libvirt_console_port='http')
+        self.node.save()
+        with self.task(self.node, shared=True) as task:
+            self.assertIn('libvirt_console_port',
+                          task.driver.console.get_properties())
+            exc = self.assertRaises(ironic_exception.InvalidParameterValue,
+                                    task.driver.console.validate, task)
+        self.assertIn('libvirt_console_port', str(exc))
+
     def test_each_enable_has_a_new_password(self):
         self._power_off('node-0')
         passwords = set()
