@@ -156,8 +156,8 @@ class LabNetwork(object):
         :returns: the running ``libvirt.virNetwork``.
         :raises: LabNetworkError naming the network if libvirt refuses it.
         """
-        self.remove(conn)
         try:
+            self.remove(conn)
             network = conn.networkDefineXML(self.xml())
             network.create()
             network.setAutostart(autostart)
