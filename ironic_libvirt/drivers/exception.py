@@ -76,15 +76,15 @@ def from_core(exc, node, action, info):
     """
     failed = _('Node %(node)s: %(action)s failed') % {
         'node': node, 'action': action}
-    if isinstance(exc, (errors.AuthFailed, errors.ConnectionFailed)):
-        auth = isinstance(exc, errors.AuthFailed)
-        message = _('%(failed)s: cannot use the hypervisor at %(uri)s: '
-                    '%(error)s. %(fix)s') % {
+    if isinstance(exc, errors.ConnectionFailed):
+        # Credentials are the node's to fix; anything else may pass.
+        cls, fix = ((exception.InvalidParameterValue, AUTH_FIX)
+                    if isinstance(exc, errors.AuthFailed)
+                    else (exception.TemporaryFailure, CONNECTION_FIX))
+        return cls(_('%(failed)s: cannot use the hypervisor at %(uri)s: '
+                     '%(error)s. %(fix)s') % {
             'failed': failed, 'uri': info.params.uri, 'error': exc,
-            'fix': AUTH_FIX if auth else CONNECTION_FIX}
-        if auth:
-            return exception.InvalidParameterValue(message)
-        return exception.TemporaryFailure(message)
+            'fix': fix})
     if isinstance(exc, errors.AmbiguousDomain):
         return exception.InvalidParameterValue(
             _('%(failed)s: %(error)s. Set driver_info libvirt_domain to one '
