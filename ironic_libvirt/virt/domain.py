@@ -30,7 +30,10 @@ from ironic_libvirt.virt import domain_xml
 
 LOG = logging.getLogger(__name__)
 
-_INACTIVE_XML = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
+# Reads leave secrets (a VNC password) on the hypervisor; an edit must
+# carry them into the definition it writes back.
+_INACTIVE_XML = libvirt.VIR_DOMAIN_XML_INACTIVE
+_INACTIVE_SECURE_XML = _INACTIVE_XML | libvirt.VIR_DOMAIN_XML_SECURE
 
 # Every libvirt domain state, with what it means for the machine's power.
 POWER_ON = 'on'
@@ -137,7 +140,7 @@ class Domain:
         :returns: the XML as defined.
         """
         def run(dom):
-            old = dom.XMLDesc(_INACTIVE_XML)
+            old = dom.XMLDesc(_INACTIVE_SECURE_XML)
             new = transform(old)
             if new != old:
                 dom.connect().defineXML(new)
@@ -156,7 +159,7 @@ class Domain:
         return self._edit(transform, what)
 
     def inactive_xml(self):
-        """The persistent definition (with secure parts)."""
+        """The persistent definition, without its secrets."""
         return self._call(lambda dom: dom.XMLDesc(_INACTIVE_XML),
                           'reading the definition')
 
@@ -412,7 +415,7 @@ class Domain:
         :raises: InvalidDomainXML if the domain has no such drive.
         """
         def run(dom):
-            device = domain_xml.media_device(dom.XMLDesc(_INACTIVE_XML),
+            device = domain_xml.media_device(dom.XMLDesc(_INACTIVE_SECURE_XML),
                                              target, path)
             flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
             if dom.isActive():

@@ -14,6 +14,8 @@
 
 import xml.etree.ElementTree as ET
 
+from ironic_libvirt.virt import domain_xml
+from ironic_libvirt.virt import graphics
 from ironic_libvirt.virt import locator
 from tests import races
 from tests.unit import base
@@ -35,3 +37,14 @@ class DomainTestCase(base.TestCase):
         self.assertEqual([], lost)
         self.assertEqual(devices_before, ET.tostring(
             ET.fromstring(self.xml('node-0')).find('devices')))
+
+    def test_reads_leave_secrets_edits_keep_them(self):
+        domain = self.locator.by_ident(self.connection, 'node-0')
+        graphics.enable(domain, '127.0.0.1', 's3cret00')
+        # Reads (the MAC scan of every domain among them) get no password.
+        self.assertNotIn('s3cret00', domain.inactive_xml())
+        self.assertEqual(['52:54:00:00:00:00'], domain.mac_addresses())
+        # An edit writes back the definition with its password.
+        domain.set_boot_device('hd')
+        self.assertEqual('s3cret00', domain_xml.vnc(self.xml('node-0'))[
+            'password'])
