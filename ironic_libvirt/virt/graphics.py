@@ -23,6 +23,7 @@ session without authentication ("None"): that is the only kind of server
 Ironic's ``ironic-novncproxy`` can talk to.
 """
 
+import logging
 import os
 import secrets
 import selectors
@@ -38,6 +39,8 @@ import libvirt
 
 from ironic_libvirt.virt import domain_xml
 from ironic_libvirt.virt import errors
+
+LOG = logging.getLogger(__name__)
 
 # VNC authentication uses the first 8 characters of a password only.
 PASSWORD_LENGTH = 8
@@ -67,15 +70,16 @@ def _live_xml(domain):
     """The running domain's secure XML, or None when it is not running."""
     def read(dom):
         return dom.XMLDesc(_LIVE_XML) if dom.isActive() else None
-    return domain.connection.call(
-        lambda conn: read(conn.lookupByUUIDString(domain.uuid)),
-        'reading the running domain', domain)
+    return domain.connection.call_domain(
+        domain.uuid, read, 'reading the running domain', domain)
 
 
 def _update_live(domain, device, what):
-    domain.connection.call(
-        lambda conn: conn.lookupByUUIDString(domain.uuid).updateDeviceFlags(
-            device, libvirt.VIR_DOMAIN_AFFECT_LIVE), what, domain)
+    domain.connection.call_domain(
+        domain.uuid,
+        lambda dom: dom.updateDeviceFlags(device,
+                                          libvirt.VIR_DOMAIN_AFFECT_LIVE),
+        what, domain)
 
 
 def enable(domain, listen, password):
@@ -266,15 +270,15 @@ def _connect(domain, timeout):
     return sock
 
 
-def _refuse(in_fd, out_fd):
+def _refuse(domain, in_fd, out_fd):
     reason = b'The screen of this machine is not available.'
     try:
         os.write(out_fd, _RFB_VERSION)
         _read_fd(in_fd, len(_RFB_VERSION))
         os.write(out_fd, b'\0' + struct.pack('!I', len(reason)) + reason)
-    except (OSError, RelayFailed):
-        # The client is gone already.
-        pass
+    except (OSError, RelayFailed) as exc:
+        LOG.debug('The VNC client of %s left before the refusal: %s',
+                  domain, exc)
 
 
 def relay(domain, in_fd, out_fd, timeout=30):
@@ -293,12 +297,12 @@ def relay(domain, in_fd, out_fd, timeout=30):
     except RelayFailed:
         # The client learns only that the screen is unavailable; the
         # reason is for the operator (the exception).
-        _refuse(in_fd, out_fd)
+        _refuse(domain, in_fd, out_fd)
         raise
     with sock:
         _offer_no_auth(in_fd, out_fd)
         try:
             _pipe(sock, in_fd, out_fd)
-        except OSError:
+        except OSError as exc:
             # Either side went away: the session is over.
-            return
+            LOG.debug('VNC relay of %s ended: %s', domain, exc)
