@@ -168,9 +168,11 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
         :returns: ``bios`` or ``uefi``.
         :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
-        firmware = resolution.with_domain(task, 'reading the boot mode',
-                                          lambda d: d.firmware())
-        return FIRMWARE_TO_BOOT_MODE[firmware]
+        definition = resolution.RESOLVER.hand_on(
+            task, resolution.DEFINITION_READING,
+            resolution.with_domain(task, 'reading the boot mode',
+                                   lambda d: d.inactive_xml()))
+        return FIRMWARE_TO_BOOT_MODE[domain_xml.firmware(definition)]
 
     def get_secure_boot_state(self, task):
         """Return whether UEFI secure boot is enabled.
@@ -179,6 +181,10 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
         :returns: a boolean.
         :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
+        definition = resolution.RESOLVER.take(
+            task, resolution.DEFINITION_READING)
+        if definition is not None:
+            return domain_xml.secure_boot(definition)
         return resolution.with_domain(task, 'reading the secure boot state',
                                       lambda d: d.secure_boot())
 
@@ -251,8 +257,12 @@ class LibvirtManagement(driver_info.DriverInfoMixin,
             None when libvirt reports no state.
         :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
-        health = resolution.with_domain(task, 'reading the health',
-                                        lambda d: d.health())
+        reading = resolution.RESOLVER.take(task, resolution.STATE_READING)
+        if reading is not None:
+            health = virt_domain.health_of(*reading)
+        else:
+            health = resolution.with_domain(task, 'reading the health',
+                                            lambda d: d.health())
         return None if health is None else HEALTH_MAP[health]
 
     def detect_vendor(self, task):

@@ -74,9 +74,12 @@ class LibvirtPower(driver_info.DriverInfoMixin, base.PowerInterface):
         :raises: InvalidParameterValue, MissingParameterValue
         :raises: InvalidParameterValue, TemporaryFailure, DriverOperationError
         """
-        state = resolution.with_domain(task, 'reading the power state',
-                                       lambda domain: domain.power_state())
-        return POWER_STATE_MAP[state]
+        state, reason = resolution.RESOLVER.hand_on(
+            task, resolution.STATE_READING,
+            resolution.with_domain(task, 'reading the power state',
+                                   lambda domain: domain.state_and_reason()))
+        return POWER_STATE_MAP[virt_domain.POWER_STATES.get(
+            state, virt_domain.POWER_ERROR)]
 
     @task_manager.require_exclusive_lock
     def set_power_state(self, task, power_state, timeout=None):

@@ -43,6 +43,10 @@ LOG = log.getLogger(__name__)
 
 # driver_internal_info key remembering how the domain was resolved.
 RESOLVED_KEY = 'libvirt_domain_resolved'
+# Kinds of reading a shared task hands on (DomainResolver.hand_on): the
+# domain's (state, reason), and its definition without secrets.
+STATE_READING = 'state'
+DEFINITION_READING = 'definition'
 
 
 class DomainResolver:
@@ -58,6 +62,8 @@ class DomainResolver:
         self._remembered = {}
         # exclusive task -> UUID of the domain checked to have its MACs.
         self._checked = weakref.WeakKeyDictionary()
+        # shared task -> {kind: reading} kept for the next read of it.
+        self._readings = weakref.WeakKeyDictionary()
 
     def connections(self):
         """The connection cache, built from [libvirt] on first use."""
@@ -84,6 +90,24 @@ class DomainResolver:
         self._parsed.clear()
         self._locator.reset()
         self._remembered.clear()
+
+    def hand_on(self, task, kind, reading):
+        """Keep ``reading`` for one :meth:`take` of ``kind``; return it.
+
+        Ironic's power sync asks one shared task for the power state, then
+        the health; for the boot mode, then secure boot. Each pair needs
+        one libvirt call, not two. Only a shared task keeps a reading: it
+        changes nothing, and an upgraded (exclusive) task reads afresh.
+        """
+        if task.shared:
+            self._readings.setdefault(task, {})[kind] = reading
+        return reading
+
+    def take(self, task, kind):
+        """The reading of ``kind`` kept for this shared task, once; or None."""
+        if not task.shared:
+            return None
+        return self._readings.get(task, {}).pop(kind, None)
 
     def with_domain(self, task, action, func):
         """Run ``func(domain)`` on the node's domain.

@@ -80,9 +80,22 @@ _HEALTH_BY_STATE_REASON = {
     (libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_FAILED):
         HEALTH_WARNING,
 }
+
 # The firmware QEMU reports as the system manufacturer when the domain
 # declares none (SMBIOS type 1).
 _QEMU_MANUFACTURER = 'QEMU'
+
+
+def health_of(state, reason):
+    """The health a libvirt state and its reason mean; None if unknown.
+
+    :returns: :data:`HEALTH_OK`, ``_WARNING``, ``_CRITICAL`` or None.
+    """
+    if state == libvirt.VIR_DOMAIN_NOSTATE:
+        return None
+    return _HEALTH_BY_STATE_REASON.get(
+        (state, reason), _HEALTH_BY_STATE_REASON.get((state, None),
+                                                     HEALTH_OK))
 
 
 class _KeyedLocks:
@@ -167,6 +180,12 @@ class Domain:
         """The libvirt state code (``libvirt.VIR_DOMAIN_*``)."""
         return self._call(lambda dom: dom.state()[0], 'reading the state')
 
+    def state_and_reason(self):
+        """The libvirt state code and libvirt's reason for it (one call)."""
+        state, reason = self._call(lambda dom: dom.state(),
+                                   'reading the state')
+        return state, reason
+
     def power_state(self):
         """One of :data:`POWER_ON`, :data:`POWER_OFF`, :data:`POWER_ERROR`."""
         return POWER_STATES.get(self.state(), POWER_ERROR)
@@ -204,13 +223,7 @@ class Domain:
 
         Read from the domain's state and its reason (one libvirt call).
         """
-        state, reason = self._call(lambda dom: dom.state(),
-                                   'reading the state')
-        if state == libvirt.VIR_DOMAIN_NOSTATE:
-            return None
-        return _HEALTH_BY_STATE_REASON.get(
-            (state, reason), _HEALTH_BY_STATE_REASON.get((state, None),
-                                                         HEALTH_OK))
+        return health_of(*self.state_and_reason())
 
     def vendor(self):
         """The system manufacturer the guest sees.

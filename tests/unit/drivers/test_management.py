@@ -373,6 +373,48 @@ class HealthTestCase(base.TestCase):
         self.assertIsNone(self._health('state-0'))
 
 
+class SyncReadingsTestCase(base.TestCase):
+    """Ironic's power sync reads each pair in one shared task, once."""
+
+    def setUp(self):
+        super().setUp()
+        # A domain of the test's own, which the test undefines.
+        self.virsh(lambda c: c.defineXML(SMBIOS_DOMAIN))
+        self.node = self.create_node(domain='smbios')
+
+    def _undefine(self):
+        self.virsh(lambda c: c.lookupByName('smbios').undefine())
+
+    def test_health_answers_from_the_power_state_reading(self):
+        with self.task(self.node, shared=True) as task:
+            self.assertEqual(states.POWER_OFF,
+                             task.driver.power.get_power_state(task))
+            self._undefine()
+            # No second libvirt call: the domain is gone, yet health is
+            # the one the power state reading showed.
+            self.assertEqual(health_states.HealthState.OK,
+                             task.driver.management.get_node_health(task))
+            # The reading is handed on once; the next call reads afresh.
+            self.assertRaises(exception.InvalidParameterValue,
+                              task.driver.management.get_node_health, task)
+
+    def test_secure_boot_answers_from_the_boot_mode_reading(self):
+        with self.task(self.node, shared=True) as task:
+            mgmt = task.driver.management
+            self.assertEqual('bios', mgmt.get_boot_mode(task))
+            self._undefine()
+            self.assertFalse(mgmt.get_secure_boot_state(task))
+            self.assertRaises(exception.InvalidParameterValue,
+                              mgmt.get_secure_boot_state, task)
+
+    def test_exclusive_task_reads_afresh(self):
+        with self.task(self.node) as task:
+            task.driver.power.get_power_state(task)
+            self._undefine()
+            self.assertRaises(exception.InvalidParameterValue,
+                              task.driver.management.get_node_health, task)
+
+
 class VendorTestCase(base.TestCase):
 
     def _vendor(self, domain):
