@@ -147,8 +147,11 @@ class Domain:
     def _call(self, func, what):
         return self.connection.call_domain(self.uuid, func, what, self)
 
-    def _edit(self, transform, what):
-        """Apply ``transform`` to the inactive XML and define the result.
+    def edit_definition(self, transform, what):
+        """Apply ``transform`` (XML in, XML out) to the definition.
+
+        The edit reads the secure XML, defines the result if it differs,
+        and holds this domain's edit lock throughout.
 
         :returns: the XML as defined.
         """
@@ -161,15 +164,6 @@ class Domain:
 
         with _EDIT_LOCKS.get((self.connection.params.uri, self.uuid)):
             return self._call(run, what)
-
-    def edit_definition(self, transform, what):
-        """Apply ``transform`` (XML in, XML out) to the definition.
-
-        The edit reads the secure XML and holds this domain's edit lock.
-
-        :returns: the XML as defined.
-        """
-        return self._edit(transform, what)
 
     def inactive_xml(self):
         """The persistent definition, without its secrets."""
@@ -200,8 +194,9 @@ class Domain:
                 dom.destroy()
             dom.create()
         self._call(start, 'starting')
-        self._edit(_restore_after_one_time_boot,
-                   'restoring the boot order after a one-time boot')
+        self.edit_definition(
+            _restore_after_one_time_boot,
+            'restoring the boot order after a one-time boot')
 
     def force_off(self):
         """Stop the domain at once, like pulling the power cord."""
@@ -245,7 +240,7 @@ class Domain:
 
     def set_indicator_state(self, component, indicator, state):
         """Keep an indicator's state in the domain's metadata."""
-        self._edit(lambda xml: domain_xml.set_indicator_state(
+        self.edit_definition(lambda xml: domain_xml.set_indicator_state(
             xml, component, indicator, state), 'setting an indicator')
 
     def boot_device(self):
@@ -275,7 +270,7 @@ class Domain:
                 restore = domain_xml.boot_snapshot(xml)
             xml = domain_xml.set_first_boot_device(xml, device)
             return domain_xml.set_pending_restore(xml, restore)
-        self._edit(transform, 'setting the boot device')
+        self.edit_definition(transform, 'setting the boot device')
 
     def device_kinds(self):
         """The bootable device kinds the domain has (libvirt names)."""
@@ -291,8 +286,8 @@ class Domain:
 
     def set_firmware(self, mode):
         """Switch to a ``domain_xml.FIRMWARE_*``; applies at the next start."""
-        self._edit(lambda xml: domain_xml.set_firmware(xml, mode),
-                   'setting the firmware')
+        self.edit_definition(lambda xml: domain_xml.set_firmware(xml, mode),
+                             'setting the firmware')
 
     def secure_boot(self):
         """Whether UEFI secure boot is enabled."""
@@ -303,8 +298,9 @@ class Domain:
 
         :raises: InvalidDomainXML unless the domain boots UEFI.
         """
-        self._edit(lambda xml: domain_xml.set_secure_boot(xml, enabled),
-                   'setting secure boot')
+        self.edit_definition(
+            lambda xml: domain_xml.set_secure_boot(xml, enabled),
+            'setting secure boot')
 
     def bios(self):
         """The firmware and the BIOS settings kept in the metadata.
@@ -344,7 +340,7 @@ class Domain:
                                             or domain_xml.secure_boot(xml)):
                 xml = domain_xml.set_secure_boot(xml, secure_boot)
             return domain_xml.set_bios_record(xml, record)
-        self._edit(transform, 'changing BIOS settings')
+        self.edit_definition(transform, 'changing BIOS settings')
 
     def reset_bios(self):
         """Forget the BIOS settings; restore the firmware and secure boot.
@@ -363,7 +359,7 @@ class Domain:
             if factory['secure_boot'] != domain_xml.secure_boot(xml):
                 xml = domain_xml.set_secure_boot(xml, factory['secure_boot'])
             return domain_xml.set_bios_record(xml, None)
-        self._edit(transform, 'resetting BIOS settings')
+        self.edit_definition(transform, 'resetting BIOS settings')
 
     def stats(self):
         """CPU and memory figures.
