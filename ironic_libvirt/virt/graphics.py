@@ -176,14 +176,19 @@ def vnc_response(password, challenge):
     return encryptor.update(challenge) + encryptor.finalize()
 
 
-def _recv(sock, count):
+def _read_exact(read, count, peer):
+    """``count`` bytes from ``read(n)``; RelayFailed if ``peer`` closes."""
     data = b''
     while len(data) < count:
-        chunk = sock.recv(count - len(data))
+        chunk = read(count - len(data))
         if not chunk:
-            raise RelayFailed('the VNC server closed the connection')
+            raise RelayFailed('%s closed the connection' % peer)
         data += chunk
     return data
+
+
+def _recv(sock, count):
+    return _read_exact(sock.recv, count, 'the VNC server')
 
 
 def _reason(sock):
@@ -215,19 +220,18 @@ def authenticate(sock, password):
 
 
 def _read_fd(fd, count):
-    data = b''
-    while len(data) < count:
-        chunk = os.read(fd, count - len(data))
-        if not chunk:
-            raise RelayFailed('the client closed the connection')
-        data += chunk
-    return data
+    return _read_exact(lambda n: os.read(fd, n), count, 'the client')
+
+
+def _greet(in_fd, out_fd):
+    """Exchange protocol versions with the client, as its server."""
+    os.write(out_fd, _RFB_VERSION)
+    _read_fd(in_fd, len(_RFB_VERSION))
 
 
 def _offer_no_auth(in_fd, out_fd):
     """The server side of the handshake towards the client: no password."""
-    os.write(out_fd, _RFB_VERSION)
-    _read_fd(in_fd, len(_RFB_VERSION))
+    _greet(in_fd, out_fd)
     os.write(out_fd, bytes((1, _SECURITY_NONE)))
     if _read_fd(in_fd, 1)[0] != _SECURITY_NONE:
         raise RelayFailed('the client chose a security type not offered')
@@ -273,8 +277,7 @@ def _connect(domain, timeout):
 def _refuse(domain, in_fd, out_fd):
     reason = b'The screen of this machine is not available.'
     try:
-        os.write(out_fd, _RFB_VERSION)
-        _read_fd(in_fd, len(_RFB_VERSION))
+        _greet(in_fd, out_fd)
         os.write(out_fd, b'\0' + struct.pack('!I', len(reason)) + reason)
     except (OSError, RelayFailed) as exc:
         LOG.debug('The VNC client of %s left before the refusal: %s',
