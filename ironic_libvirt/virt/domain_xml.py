@@ -240,6 +240,18 @@ def _ours(root, create=False):
     return ours
 
 
+def _without_records(root, tag, create):
+    """:func:`_ours` with every ``tag`` record removed from it.
+
+    :returns: the element, or None if there is none and ``create`` is false.
+    """
+    ours = _ours(root, create=create)
+    if ours is not None:
+        for old in ours.findall(tag):
+            ours.remove(old)
+    return ours
+
+
 def _drop_if_empty(root):
     metadata = root.find('metadata')
     ours = None if metadata is None else metadata.find(_OURS)
@@ -263,12 +275,9 @@ def set_pending_restore(xml, snapshot):
     conductor restart.
     """
     root = _parse(xml)
-    ours = _ours(root, create=snapshot is not None)
-    if ours is not None:
-        for old in ours.findall(_PENDING):
-            ours.remove(old)
-        if snapshot is not None:
-            ET.SubElement(ours, _PENDING, order=snapshot)
+    ours = _without_records(root, _PENDING, create=snapshot is not None)
+    if snapshot is not None:
+        ET.SubElement(ours, _PENDING, order=snapshot)
     _drop_if_empty(root)
     return _dump(root)
 
@@ -334,10 +343,7 @@ def set_bios_record(xml, record):
     :param record: a dict shaped as :func:`bios_record` returns, or None.
     """
     root = _parse(xml)
-    ours = _ours(root, create=record is not None)
-    if ours is not None:
-        for old in ours.findall(_BIOS):
-            ours.remove(old)
+    ours = _without_records(root, _BIOS, create=record is not None)
     if record is not None:
         factory = record['factory']
         el = ET.SubElement(ours, _BIOS, {
